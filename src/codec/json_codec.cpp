@@ -1,0 +1,520 @@
+#include "codec/json_codec.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+
+#include <fmt/format.h>
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/reflection.h>
+#include <google/protobuf/timestamp.pb.h>
+#include <google/protobuf/util/time_util.h>
+#include <nlohmann/json.hpp>
+
+namespace peernet::codec {
+namespace {
+
+namespace pb = google::protobuf;
+using FieldDescriptor = pb::FieldDescriptor;
+using core::ApiError;
+using core::Status;
+using nlohmann::json;
+
+constexpr int kMaxDepth = 32;
+
+std::string join(std::string_view path, std::string_view name) {
+  return path.empty() ? std::string(name) : fmt::format("{}.{}", path, name);
+}
+
+std::string_view json_type(const json& value) {
+  switch (value.type()) {
+    case json::value_t::null:
+      return "null";
+    case json::value_t::object:
+      return "an object";
+    case json::value_t::array:
+      return "an array";
+    case json::value_t::string:
+      return "a string";
+    case json::value_t::boolean:
+      return "a boolean";
+    case json::value_t::number_float:
+      return "a fraction";
+    default:
+      return "a number";
+  }
+}
+
+/// Rejects documents nested deeper than kMaxDepth before the parser builds them.
+bool too_deep(std::string_view text) {
+  int depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > kMaxDepth) {
+        return true;
+      }
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return false;
+}
+
+template <typename Int>
+Status read_integer(const json& value, const std::string& path, Int& out) {
+  if (value.is_number_unsigned()) {
+    const auto v = value.get<std::uint64_t>();
+    if (v > static_cast<std::uint64_t>(std::numeric_limits<Int>::max())) {
+      return ApiError::invalid(fmt::format("{}: {} is out of range", path, v));
+    }
+    out = static_cast<Int>(v);
+    return core::ok_status();
+  }
+  if (value.is_number_integer()) {
+    const auto v = value.get<std::int64_t>();
+    if constexpr (std::is_unsigned_v<Int>) {
+      if (v < 0) {
+        return ApiError::invalid(fmt::format("{}: {} is out of range (must not be negative)", path, v));
+      }
+      if (static_cast<std::uint64_t>(v) > std::numeric_limits<Int>::max()) {
+        return ApiError::invalid(fmt::format("{}: {} is out of range", path, v));
+      }
+    } else if (v < std::numeric_limits<Int>::min() || v > std::numeric_limits<Int>::max()) {
+      return ApiError::invalid(fmt::format("{}: {} is out of range", path, v));
+    }
+    out = static_cast<Int>(v);
+    return core::ok_status();
+  }
+  if (value.is_number_float()) {
+    const double v = value.get<double>();
+    if (std::trunc(v) != v || v < static_cast<double>(std::numeric_limits<Int>::min()) ||
+        v >= std::ldexp(1.0, std::numeric_limits<Int>::digits)) {
+      return ApiError::invalid(fmt::format("{}: {} is not an integer in range", path, v));
+    }
+    out = static_cast<Int>(v);
+    return core::ok_status();
+  }
+  if (value.is_string()) {
+    const auto& s = value.get_ref<const std::string&>();
+    const auto* end = s.data() + s.size();
+    auto [ptr, ec] = std::from_chars(s.data(), end, out);
+    if (ec == std::errc::result_out_of_range) {
+      return ApiError::invalid(fmt::format("{}: \"{}\" is out of range", path, s));
+    }
+    if (ec != std::errc() || ptr != end || s.empty()) {
+      return ApiError::malformed(fmt::format("{}: \"{}\" is not an integer", path, s));
+    }
+    return core::ok_status();
+  }
+  return ApiError::malformed(fmt::format("{}: expected an integer, got {}", path, json_type(value)));
+}
+
+Status read_message(const json& value, const std::string& path, pb::Message& message);
+
+Status read_double(const json& value, const std::string& path, double& out) {
+  if (value.is_number()) {
+    out = value.get<double>();
+    return core::ok_status();
+  }
+  if (value.is_string()) {
+    const auto& s = value.get_ref<const std::string&>();
+    if (s == "NaN") {
+      out = std::numeric_limits<double>::quiet_NaN();
+    } else if (s == "Infinity") {
+      out = std::numeric_limits<double>::infinity();
+    } else if (s == "-Infinity") {
+      out = -std::numeric_limits<double>::infinity();
+    } else {
+      return ApiError::malformed(fmt::format("{}: \"{}\" is not a number", path, s));
+    }
+    return core::ok_status();
+  }
+  return ApiError::malformed(fmt::format("{}: expected a number, got {}", path, json_type(value)));
+}
+
+Status read_base64(const json& value, const std::string& path, std::string& out) {
+  if (!value.is_string()) {
+    return ApiError::malformed(fmt::format("{}: expected base64 text, got {}", path, json_type(value)));
+  }
+  out.clear();
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (char c : value.get_ref<const std::string&>()) {
+    int v = -1;
+    if (c >= 'A' && c <= 'Z') {
+      v = c - 'A';
+    } else if (c >= 'a' && c <= 'z') {
+      v = c - 'a' + 26;
+    } else if (c >= '0' && c <= '9') {
+      v = c - '0' + 52;
+    } else if (c == '+' || c == '-') {
+      v = 62;
+    } else if (c == '/' || c == '_') {
+      v = 63;
+    } else if (c == '=') {
+      break;
+    } else {
+      return ApiError::malformed(fmt::format("{}: not base64", path));
+    }
+    acc = (acc << 6U) | static_cast<std::uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> static_cast<unsigned>(bits)) & 0xFFU));
+    }
+  }
+  return core::ok_status();
+}
+
+/// Reads one value of `field` (one element, for a repeated field) into `message`.
+Status read_value(const json& value, const std::string& path, pb::Message& message,
+                  const FieldDescriptor* field) {
+  const auto* reflection = message.GetReflection();
+  const bool repeated = field->is_repeated();
+  switch (field->cpp_type()) {
+#define PEERNET_READ_INT(CPPTYPE, TYPE, NAME)                   \
+  case FieldDescriptor::CPPTYPE: {                              \
+    TYPE v{};                                                   \
+    if (auto s = read_integer(value, path, v); !s) return s;    \
+    if (repeated) {                                             \
+      reflection->Add##NAME(&message, field, v);                \
+    } else {                                                    \
+      reflection->Set##NAME(&message, field, v);                \
+    }                                                           \
+    return core::ok_status();                                   \
+  }
+    PEERNET_READ_INT(CPPTYPE_INT32, std::int32_t, Int32)
+    PEERNET_READ_INT(CPPTYPE_INT64, std::int64_t, Int64)
+    PEERNET_READ_INT(CPPTYPE_UINT32, std::uint32_t, UInt32)
+    PEERNET_READ_INT(CPPTYPE_UINT64, std::uint64_t, UInt64)
+#undef PEERNET_READ_INT
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+    case FieldDescriptor::CPPTYPE_FLOAT: {
+      double v = 0;
+      if (auto s = read_double(value, path, v); !s) {
+        return s;
+      }
+      if (field->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE) {
+        repeated ? reflection->AddDouble(&message, field, v) : reflection->SetDouble(&message, field, v);
+      } else {
+        const auto f = static_cast<float>(v);
+        repeated ? reflection->AddFloat(&message, field, f) : reflection->SetFloat(&message, field, f);
+      }
+      return core::ok_status();
+    }
+    case FieldDescriptor::CPPTYPE_BOOL: {
+      if (!value.is_boolean()) {
+        return ApiError::malformed(fmt::format("{}: expected true or false, got {}", path, json_type(value)));
+      }
+      const bool v = value.get<bool>();
+      repeated ? reflection->AddBool(&message, field, v) : reflection->SetBool(&message, field, v);
+      return core::ok_status();
+    }
+    case FieldDescriptor::CPPTYPE_STRING: {
+      std::string v;
+      if (field->type() == FieldDescriptor::TYPE_BYTES) {
+        if (auto s = read_base64(value, path, v); !s) {
+          return s;
+        }
+      } else if (value.is_string()) {
+        v = value.get<std::string>();
+      } else {
+        return ApiError::malformed(fmt::format("{}: expected a string, got {}", path, json_type(value)));
+      }
+      repeated ? reflection->AddString(&message, field, std::move(v))
+               : reflection->SetString(&message, field, std::move(v));
+      return core::ok_status();
+    }
+    case FieldDescriptor::CPPTYPE_ENUM: {
+      const auto* type = field->enum_type();
+      const pb::EnumValueDescriptor* v = nullptr;
+      if (value.is_string()) {
+        v = type->FindValueByName(value.get_ref<const std::string&>());
+      } else if (value.is_number_integer() || value.is_number_unsigned()) {
+        std::int32_t number = 0;
+        if (auto s = read_integer(value, path, number); !s) {
+          return s;
+        }
+        v = type->FindValueByNumber(number);
+      } else {
+        return ApiError::malformed(fmt::format("{}: expected a {} name, got {}", path, type->name(), json_type(value)));
+      }
+      if (v == nullptr) {
+        return ApiError::invalid(fmt::format("{}: {} is not a {} value", path, value.dump(), type->name()));
+      }
+      repeated ? reflection->AddEnum(&message, field, v) : reflection->SetEnum(&message, field, v);
+      return core::ok_status();
+    }
+    case FieldDescriptor::CPPTYPE_MESSAGE: {
+      pb::Message* child = repeated ? reflection->AddMessage(&message, field)
+                                    : reflection->MutableMessage(&message, field);
+      return read_message(value, path, *child);
+    }
+  }
+  return ApiError::malformed(fmt::format("{}: unsupported field type", path));
+}
+
+Status read_timestamp(const json& value, const std::string& path, pb::Message& message) {
+  if (!value.is_string()) {
+    return ApiError::malformed(fmt::format("{}: expected an RFC 3339 time, got {}", path, json_type(value)));
+  }
+  pb::Timestamp ts;
+  if (!pb::util::TimeUtil::FromString(value.get<std::string>(), &ts)) {
+    return ApiError::invalid(fmt::format("{}: \"{}\" is not an RFC 3339 time", path, value.get<std::string>()));
+  }
+  message.CopyFrom(ts);
+  return core::ok_status();
+}
+
+Status read_message(const json& value, const std::string& path, pb::Message& message) {
+  const auto* descriptor = message.GetDescriptor();
+  if (descriptor->full_name() == pb::Timestamp::descriptor()->full_name()) {
+    return read_timestamp(value, path, message);
+  }
+  if (!value.is_object()) {
+    return ApiError::malformed(fmt::format("{}: expected an object ({}), got {}",
+                                           path.empty() ? "body" : path, descriptor->name(), json_type(value)));
+  }
+  for (const auto& [key, item] : value.items()) {
+    const FieldDescriptor* field = nullptr;
+    if (key.size() > 2 && key.front() == '[' && key.back() == ']') {
+      const std::string name = key.substr(1, key.size() - 2);
+      field = pb::DescriptorPool::generated_pool()->FindExtensionByName(name);
+      if (field == nullptr || field->containing_type() != descriptor) {
+        return ApiError::invalid(fmt::format("{}: unknown extension of {}", join(path, key), descriptor->full_name()));
+      }
+    } else {
+      field = descriptor->FindFieldByName(key);
+      for (int i = 0; field == nullptr && i < descriptor->field_count(); ++i) {
+        if (descriptor->field(i)->json_name() == key) {
+          field = descriptor->field(i);
+        }
+      }
+      if (field == nullptr) {
+        return ApiError::invalid(fmt::format("{}: unknown field of {}", join(path, key), descriptor->full_name()));
+      }
+    }
+    if (item.is_null()) {
+      continue;  // null means "not set" in protobuf's JSON mapping
+    }
+    const std::string field_path = join(path, key);
+    if (field->is_repeated()) {
+      if (!item.is_array()) {
+        return ApiError::malformed(fmt::format("{}: expected an array, got {}", field_path, json_type(item)));
+      }
+      std::size_t i = 0;
+      for (const auto& element : item) {
+        if (auto s = read_value(element, fmt::format("{}[{}]", field_path, i++), message, field); !s) {
+          return s;
+        }
+      }
+    } else if (auto s = read_value(item, field_path, message, field); !s) {
+      return s;
+    }
+  }
+  return core::ok_status();
+}
+
+// ---- writing --------------------------------------------------------------------------------
+
+void write_message(std::string& out, const pb::Message& message);
+
+void write_base64(std::string& out, const std::string& bytes) {
+  static constexpr std::string_view kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  out.push_back('"');
+  std::size_t i = 0;
+  for (; i + 3 <= bytes.size(); i += 3) {
+    const auto n = (static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i])) << 16U) |
+                   (static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8U) |
+                   static_cast<unsigned char>(bytes[i + 2]);
+    out.push_back(kAlphabet[(n >> 18U) & 63U]);
+    out.push_back(kAlphabet[(n >> 12U) & 63U]);
+    out.push_back(kAlphabet[(n >> 6U) & 63U]);
+    out.push_back(kAlphabet[n & 63U]);
+  }
+  if (const auto rest = bytes.size() - i; rest > 0) {
+    std::uint32_t n = static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i])) << 16U;
+    if (rest == 2) {
+      n |= static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8U;
+    }
+    out.push_back(kAlphabet[(n >> 18U) & 63U]);
+    out.push_back(kAlphabet[(n >> 12U) & 63U]);
+    out.push_back(rest == 2 ? kAlphabet[(n >> 6U) & 63U] : '=');
+    out.push_back('=');
+  }
+  out.push_back('"');
+}
+
+void write_double(std::string& out, double v) {
+  if (std::isnan(v)) {
+    out += "\"NaN\"";
+  } else if (std::isinf(v)) {
+    out += v > 0 ? "\"Infinity\"" : "\"-Infinity\"";
+  } else {
+    fmt::format_to(std::back_inserter(out), "{}", v);
+  }
+}
+
+void write_value(std::string& out, const pb::Message& message, const FieldDescriptor* field, int index) {
+  const auto* r = message.GetReflection();
+  const bool rep = index >= 0;
+  switch (field->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_INT32:
+      fmt::format_to(std::back_inserter(out), "{}", rep ? r->GetRepeatedInt32(message, field, index) : r->GetInt32(message, field));
+      return;
+    case FieldDescriptor::CPPTYPE_UINT32:
+      fmt::format_to(std::back_inserter(out), "{}", rep ? r->GetRepeatedUInt32(message, field, index) : r->GetUInt32(message, field));
+      return;
+    case FieldDescriptor::CPPTYPE_INT64:  // 64-bit integers are strings in protobuf's JSON mapping
+      fmt::format_to(std::back_inserter(out), "\"{}\"", rep ? r->GetRepeatedInt64(message, field, index) : r->GetInt64(message, field));
+      return;
+    case FieldDescriptor::CPPTYPE_UINT64:
+      fmt::format_to(std::back_inserter(out), "\"{}\"", rep ? r->GetRepeatedUInt64(message, field, index) : r->GetUInt64(message, field));
+      return;
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+      write_double(out, rep ? r->GetRepeatedDouble(message, field, index) : r->GetDouble(message, field));
+      return;
+    case FieldDescriptor::CPPTYPE_FLOAT:
+      write_double(out, rep ? r->GetRepeatedFloat(message, field, index) : r->GetFloat(message, field));
+      return;
+    case FieldDescriptor::CPPTYPE_BOOL:
+      out += (rep ? r->GetRepeatedBool(message, field, index) : r->GetBool(message, field)) ? "true" : "false";
+      return;
+    case FieldDescriptor::CPPTYPE_STRING: {
+      std::string scratch;
+      const std::string& v = rep ? r->GetRepeatedStringReference(message, field, index, &scratch)
+                                 : r->GetStringReference(message, field, &scratch);
+      if (field->type() == FieldDescriptor::TYPE_BYTES) {
+        write_base64(out, v);
+      } else {
+        append_json_string(out, v);
+      }
+      return;
+    }
+    case FieldDescriptor::CPPTYPE_ENUM: {
+      const auto* v = rep ? r->GetRepeatedEnum(message, field, index) : r->GetEnum(message, field);
+      append_json_string(out, v->name());
+      return;
+    }
+    case FieldDescriptor::CPPTYPE_MESSAGE:
+      write_message(out, rep ? r->GetRepeatedMessage(message, field, index) : r->GetMessage(message, field));
+      return;
+  }
+}
+
+void write_message(std::string& out, const pb::Message& message) {
+  const auto* descriptor = message.GetDescriptor();
+  if (descriptor->full_name() == pb::Timestamp::descriptor()->full_name()) {
+    pb::Timestamp ts;
+    ts.CopyFrom(message);
+    append_json_string(out, pb::util::TimeUtil::ToString(ts));
+    return;
+  }
+  std::vector<const FieldDescriptor*> fields;
+  message.GetReflection()->ListFields(message, &fields);
+  out.push_back('{');
+  bool first = true;
+  for (const auto* field : fields) {
+    if (!first) {
+      out.push_back(',');
+    }
+    first = false;
+    if (field->is_extension()) {
+      append_json_string(out, fmt::format("[{}]", field->full_name()));
+    } else {
+      append_json_string(out, field->name());
+    }
+    out.push_back(':');
+    if (field->is_repeated()) {
+      out.push_back('[');
+      const int n = message.GetReflection()->FieldSize(message, field);
+      for (int i = 0; i < n; ++i) {
+        if (i > 0) {
+          out.push_back(',');
+        }
+        write_value(out, message, field, i);
+      }
+      out.push_back(']');
+    } else {
+      write_value(out, message, field, -1);
+    }
+  }
+  out.push_back('}');
+}
+
+}  // namespace
+
+void append_json_string(std::string& out, std::string_view text) {
+  static constexpr std::string_view kHex = "0123456789abcdef";
+  out.push_back('"');
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (u < 0x20) {
+          out += "\\u00";
+          out.push_back(kHex[u >> 4U]);
+          out.push_back(kHex[u & 15U]);
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+core::Status json_to_message(std::string_view text, pb::Message& message) {
+  if (too_deep(text)) {
+    return ApiError::malformed(fmt::format("body: JSON nested deeper than {} levels", kMaxDepth));
+  }
+  json document;
+  try {
+    document = json::parse(text);
+  } catch (const json::parse_error& e) {
+    // Keep nlohmann's reason but not its echo of the input ("; last read: ...").
+    std::string_view what = e.what();
+    if (auto at = what.find("parse error"); at != std::string_view::npos) {
+      what.remove_prefix(at);
+    }
+    what = what.substr(0, what.find("; last read"));
+    return ApiError::malformed(fmt::format("body: invalid JSON: {}", what));
+  }
+  return read_message(document, "", message);
+}
+
+std::string message_to_json(const pb::Message& message) {
+  std::string out;
+  out.reserve(256);
+  write_message(out, message);
+  return out;
+}
+
+}  // namespace peernet::codec

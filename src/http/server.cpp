@@ -1,0 +1,123 @@
+#include "http/server.h"
+
+#include <vector>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/bind_handler.hpp>
+#include <spdlog/spdlog.h>
+
+#include "http/session.h"
+
+namespace peernet::http {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+void ServerShared::forget(const Session* session) {
+  std::lock_guard lock(mutex);
+  sessions.erase(session);
+}
+
+bool ServerShared::adopt(const std::shared_ptr<Session>& session) {
+  std::lock_guard lock(mutex);
+  if (stopping) {
+    return false;
+  }
+  sessions.emplace(session.get(), session);
+  return true;
+}
+
+HttpServer::HttpServer(asio::io_context& io, core::Registry& registry, HttpLimits limits)
+    : io_(io),
+      shared_(std::make_shared<ServerShared>(registry, limits)),
+      acceptor_(asio::make_strand(io)) {}
+
+HttpServer::~HttpServer() = default;
+
+boost::system::error_code HttpServer::listen(const tcp::endpoint& endpoint) {
+  boost::system::error_code ec;
+  acceptor_.open(endpoint.protocol(), ec);
+  if (ec) {
+    return ec;
+  }
+  if (endpoint.address().is_v6()) {
+    // "::" serves IPv4 clients too where the system allows it.
+    boost::system::error_code ignored;
+    acceptor_.set_option(asio::ip::v6_only(false), ignored);
+  }
+  acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) {
+    acceptor_.bind(endpoint, ec);
+  }
+  if (!ec) {
+    acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  }
+  if (!ec) {
+    port_ = acceptor_.local_endpoint(ec).port();
+  }
+  if (ec) {
+    acceptor_.close();
+  }
+  return ec;
+}
+
+void HttpServer::start() {
+  asio::post(acceptor_.get_executor(), [this] { do_accept(); });
+}
+
+void HttpServer::do_accept() {
+  acceptor_.async_accept(asio::make_strand(io_),
+                         boost::beast::bind_front_handler(&HttpServer::on_accept, this));
+}
+
+void HttpServer::on_accept(boost::system::error_code ec, tcp::socket socket) {
+  if (ec == asio::error::operation_aborted || !acceptor_.is_open()) {
+    return;  // stopped
+  }
+  if (ec) {
+    // Out of file descriptors and the like: say so and keep serving the connections we have.
+    spdlog::warn("accept failed: {}", ec.message());
+  } else if (session_count() >= shared_->limits.max_connections) {
+    spdlog::warn("refusing a connection: {} open, the limit (max_connections)", shared_->limits.max_connections);
+    boost::system::error_code ignored;
+    socket.close(ignored);
+  } else {
+    auto session = std::make_shared<Session>(std::move(socket), shared_);
+    if (!shared_->adopt(session)) {
+      return;
+    }
+    session->start();
+  }
+  do_accept();
+}
+
+void HttpServer::stop() {
+  std::vector<std::shared_ptr<Session>> sessions;
+  {
+    std::lock_guard lock(shared_->mutex);
+    if (shared_->stopping.exchange(true)) {
+      return;
+    }
+    for (const auto& [key, weak] : shared_->sessions) {
+      if (auto session = weak.lock()) {
+        sessions.push_back(std::move(session));
+      }
+    }
+  }
+  asio::post(acceptor_.get_executor(), [this] {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+  });
+  for (auto& session : sessions) {
+    Session* raw = session.get();
+    asio::post(raw->executor(), [session = std::move(session)] { session->shutdown(); });
+  }
+}
+
+std::size_t HttpServer::session_count() const {
+  std::lock_guard lock(shared_->mutex);
+  return shared_->sessions.size();
+}
+
+}  // namespace peernet::http

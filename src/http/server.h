@@ -1,0 +1,91 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/system/error_code.hpp>
+
+#include "core/registry.h"
+#include "http/api.h"
+#include "http/metrics.h"
+
+namespace peernet::http {
+
+/// Limits of the HTTP front end; each is an option of peernetd.conf with this default.
+struct HttpLimits {
+  std::size_t max_body_bytes = 256 * 1024;
+  std::size_t max_header_bytes = 16 * 1024;
+  /// Time to receive one whole request once its first byte arrived.
+  std::chrono::seconds request_timeout{30};
+  /// Time a kept-alive connection may sit idle between requests.
+  std::chrono::seconds idle_timeout{60};
+  /// Time to send one response.
+  std::chrono::seconds write_timeout{30};
+  /// Longest long-poll; longer `wait` values are cut to it.
+  std::chrono::seconds max_wait{30};
+  /// Open connections at once; more are accepted and closed at once.
+  std::size_t max_connections = 10'000;
+};
+
+class Session;
+
+/// What sessions share with the server that made them. Held by shared_ptr so that a session
+/// destroyed late (with its io_context) never outlives it.
+struct ServerShared {
+  ServerShared(core::Registry& registry, const HttpLimits& http_limits)
+      : limits(http_limits), context{registry, http_limits.max_wait} {}
+
+  void forget(const Session* session);
+  /// False once stopping: a new session must close at once.
+  bool adopt(const std::shared_ptr<Session>& session);
+
+  const HttpLimits limits;
+  Context context;
+  Metrics metrics;
+
+  mutable std::mutex mutex;
+  std::atomic<bool> stopping{false};
+  std::unordered_map<const Session*, std::weak_ptr<Session>> sessions;
+};
+
+/// The HTTP/1.1 front end: a listener accepting onto fresh strands and the sessions it made.
+/// stop() closes the listener, answers long-polls with 503, lets in-flight responses finish and
+/// closes idle connections.
+class HttpServer {
+ public:
+  HttpServer(boost::asio::io_context& io, core::Registry& registry, HttpLimits limits);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  /// Binds and listens. Port 0 picks an ephemeral port; port() tells which.
+  boost::system::error_code listen(const boost::asio::ip::tcp::endpoint& endpoint);
+  std::uint16_t port() const { return port_; }
+
+  /// Starts accepting. Call after listen().
+  void start();
+  /// Stops accepting and winds down every session (thread-safe, idempotent).
+  void stop();
+
+  /// Sessions still alive (for tests and for knowing when draining is over).
+  std::size_t session_count() const;
+
+ private:
+  void do_accept();
+  void on_accept(boost::system::error_code ec, boost::asio::ip::tcp::socket socket);
+
+  boost::asio::io_context& io_;
+  std::shared_ptr<ServerShared> shared_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::uint16_t port_ = 0;
+};
+
+}  // namespace peernet::http

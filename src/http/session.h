@@ -1,0 +1,86 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "codec/codec.h"
+#include "core/registry.h"
+#include "http/api.h"
+
+namespace peernet::http {
+
+struct ServerShared;
+
+/// One client connection: reads a request, hands it to the API layer, writes the reply, and
+/// repeats while the client keeps the connection alive. A long-poll parks the session on a
+/// timer and a registry watch, while it keeps an eye on the socket so a client that goes away
+/// frees what it held at once. Everything runs on the session's strand.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(boost::asio::ip::tcp::socket&& socket, std::shared_ptr<ServerShared> shared);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  void start();
+  /// The session's strand.
+  boost::asio::any_io_executor executor() { return stream_.get_executor(); }
+  /// Posted by the server on stop: answer a long-poll with 503, finish a write, close when idle.
+  void shutdown();
+
+ private:
+  using Request = boost::beast::http::request<boost::beast::http::string_body>;
+
+  void do_read();
+  void on_read(boost::beast::error_code ec, std::size_t bytes);
+  void process(Request& request);
+  void dispatch_outcome(Outcome outcome);
+  void begin_wait(Wait wait, bool first);
+  void on_wake(std::uint64_t generation);
+  void on_wait_timer(boost::beast::error_code ec, std::uint64_t generation);
+  void watch_peer(std::uint64_t generation);
+  void end_wait();
+  void send(Reply reply);
+  void send_error(const core::ApiError& error, bool close);
+  void do_write();
+  void on_write(boost::beast::error_code ec, std::size_t bytes);
+  void close();
+
+  boost::beast::tcp_stream stream_;
+  boost::beast::flat_buffer buffer_;
+  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
+  boost::beast::http::response<boost::beast::http::string_body> response_;
+  std::shared_ptr<ServerShared> shared_;
+
+  // About the request being answered.
+  std::size_t method_index_ = 0;
+  unsigned version_ = 11;
+  bool keep_alive_ = true;
+  bool connect_style_ = false;
+  bool head_ = false;
+  codec::MediaType reply_type_;
+
+  // The long-poll in progress, if any.
+  std::optional<Wait> wait_;
+  core::Watch watch_;
+  boost::asio::steady_timer wait_timer_;
+  std::uint64_t wait_generation_ = 0;
+
+  /// The Allow header of a 405 being sent.
+  std::string allow_;
+  bool writing_ = false;
+  bool stopping_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace peernet::http
