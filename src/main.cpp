@@ -1,6 +1,6 @@
-#include <cstdio>
-
 #include <spdlog/spdlog.h>
+
+#include <cstdio>
 
 #include "daemon/config.h"
 #include "daemon/daemon.h"
@@ -13,8 +13,10 @@ int main(int argc, char** argv) {
   }
   const auto level = spdlog::level::from_str(invocation.config.log_level);
   if (level == spdlog::level::off && invocation.config.log_level != "off") {
-    std::fprintf(stderr, "peernetd: log_level: '%s' is not one of trace, debug, info, warn, error, critical, off\n",
-                 invocation.config.log_level.c_str());
+    std::fprintf(
+        stderr,
+        "peernetd: log_level: '%s' is not one of trace, debug, info, warn, error, critical, off\n",
+        invocation.config.log_level.c_str());
     return 2;
   }
   spdlog::set_level(level);

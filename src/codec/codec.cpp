@@ -1,14 +1,14 @@
 #include "codec/codec.h"
 
+#include <fmt/format.h>
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/reflection.h>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
 #include <cstdlib>
 #include <vector>
-
-#include <fmt/format.h>
-#include <google/protobuf/descriptor.h>
-#include <google/protobuf/reflection.h>
 
 #include "codec/json_codec.h"
 #include "core/ids.h"
@@ -38,7 +38,8 @@ std::string_view trim(std::string_view s) {
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
          });
 }
 
@@ -56,15 +57,17 @@ core::Status check_strings(const pb::Message& message, const std::string& path) 
   std::vector<const pb::FieldDescriptor*> fields;
   reflection->ListFields(message, &fields);
   for (const auto* field : fields) {
-    const auto name = path.empty() ? std::string(field->name()) : fmt::format("{}.{}", path, field->name());
+    const auto name =
+        path.empty() ? std::string(field->name()) : fmt::format("{}.{}", path, field->name());
     const int n = field->is_repeated() ? reflection->FieldSize(message, field) : 1;
     for (int i = 0; i < n; ++i) {
       const auto element = field->is_repeated() ? fmt::format("{}[{}]", name, i) : name;
       if (field->type() == pb::FieldDescriptor::TYPE_STRING) {
         std::string scratch;
-        const auto& value = field->is_repeated()
-                                ? reflection->GetRepeatedStringReference(message, field, i, &scratch)
-                                : reflection->GetStringReference(message, field, &scratch);
+        const auto& value =
+            field->is_repeated()
+                ? reflection->GetRepeatedStringReference(message, field, i, &scratch)
+                : reflection->GetStringReference(message, field, &scratch);
         if (!core::is_valid_utf8(value)) {
           return core::ApiError::malformed(fmt::format("{}: not valid UTF-8", element));
         }

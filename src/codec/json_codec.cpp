@@ -1,16 +1,17 @@
 #include "codec/json_codec.h"
 
+#include <fmt/format.h>
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/reflection.h>
+#include <google/protobuf/util/time_util.h>
+
 #include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <string>
 
-#include <fmt/format.h>
-#include <google/protobuf/descriptor.h>
-#include <google/protobuf/reflection.h>
 #include <google/protobuf/timestamp.pb.h>
-#include <google/protobuf/util/time_util.h>
 #include <nlohmann/json.hpp>
 
 namespace peernet::codec {
@@ -86,7 +87,8 @@ Status read_integer(const json& value, const std::string& path, Int& out) {
     const auto v = value.get<std::int64_t>();
     if constexpr (std::is_unsigned_v<Int>) {
       if (v < 0) {
-        return ApiError::invalid(fmt::format("{}: {} is out of range (must not be negative)", path, v));
+        return ApiError::invalid(
+            fmt::format("{}: {} is out of range (must not be negative)", path, v));
       }
       if (static_cast<std::uint64_t>(v) > std::numeric_limits<Int>::max()) {
         return ApiError::invalid(fmt::format("{}: {} is out of range", path, v));
@@ -118,7 +120,8 @@ Status read_integer(const json& value, const std::string& path, Int& out) {
     }
     return core::ok_status();
   }
-  return ApiError::malformed(fmt::format("{}: expected an integer, got {}", path, json_type(value)));
+  return ApiError::malformed(
+      fmt::format("{}: expected an integer, got {}", path, json_type(value)));
 }
 
 Status read_message(const json& value, const std::string& path, pb::Message& message);
@@ -146,7 +149,8 @@ Status read_double(const json& value, const std::string& path, double& out) {
 
 Status read_base64(const json& value, const std::string& path, std::string& out) {
   if (!value.is_string()) {
-    return ApiError::malformed(fmt::format("{}: expected base64 text, got {}", path, json_type(value)));
+    return ApiError::malformed(
+        fmt::format("{}: expected base64 text, got {}", path, json_type(value)));
   }
   out.clear();
   std::uint32_t acc = 0;
@@ -184,16 +188,16 @@ Status read_value(const json& value, const std::string& path, pb::Message& messa
   const auto* reflection = message.GetReflection();
   const bool repeated = field->is_repeated();
   switch (field->cpp_type()) {
-#define PEERNET_READ_INT(CPPTYPE, TYPE, NAME)                   \
-  case FieldDescriptor::CPPTYPE: {                              \
-    TYPE v{};                                                   \
-    if (auto s = read_integer(value, path, v); !s) return s;    \
-    if (repeated) {                                             \
-      reflection->Add##NAME(&message, field, v);                \
-    } else {                                                    \
-      reflection->Set##NAME(&message, field, v);                \
-    }                                                           \
-    return core::ok_status();                                   \
+#define PEERNET_READ_INT(CPPTYPE, TYPE, NAME)                \
+  case FieldDescriptor::CPPTYPE: {                           \
+    TYPE v{};                                                \
+    if (auto s = read_integer(value, path, v); !s) return s; \
+    if (repeated) {                                          \
+      reflection->Add##NAME(&message, field, v);             \
+    } else {                                                 \
+      reflection->Set##NAME(&message, field, v);             \
+    }                                                        \
+    return core::ok_status();                                \
   }
     PEERNET_READ_INT(CPPTYPE_INT32, std::int32_t, Int32)
     PEERNET_READ_INT(CPPTYPE_INT64, std::int64_t, Int64)
@@ -207,16 +211,19 @@ Status read_value(const json& value, const std::string& path, pb::Message& messa
         return s;
       }
       if (field->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE) {
-        repeated ? reflection->AddDouble(&message, field, v) : reflection->SetDouble(&message, field, v);
+        repeated ? reflection->AddDouble(&message, field, v)
+                 : reflection->SetDouble(&message, field, v);
       } else {
         const auto f = static_cast<float>(v);
-        repeated ? reflection->AddFloat(&message, field, f) : reflection->SetFloat(&message, field, f);
+        repeated ? reflection->AddFloat(&message, field, f)
+                 : reflection->SetFloat(&message, field, f);
       }
       return core::ok_status();
     }
     case FieldDescriptor::CPPTYPE_BOOL: {
       if (!value.is_boolean()) {
-        return ApiError::malformed(fmt::format("{}: expected true or false, got {}", path, json_type(value)));
+        return ApiError::malformed(
+            fmt::format("{}: expected true or false, got {}", path, json_type(value)));
       }
       const bool v = value.get<bool>();
       repeated ? reflection->AddBool(&message, field, v) : reflection->SetBool(&message, field, v);
@@ -231,7 +238,8 @@ Status read_value(const json& value, const std::string& path, pb::Message& messa
       } else if (value.is_string()) {
         v = value.get<std::string>();
       } else {
-        return ApiError::malformed(fmt::format("{}: expected a string, got {}", path, json_type(value)));
+        return ApiError::malformed(
+            fmt::format("{}: expected a string, got {}", path, json_type(value)));
       }
       repeated ? reflection->AddString(&message, field, std::move(v))
                : reflection->SetString(&message, field, std::move(v));
@@ -249,10 +257,12 @@ Status read_value(const json& value, const std::string& path, pb::Message& messa
         }
         v = type->FindValueByNumber(number);
       } else {
-        return ApiError::malformed(fmt::format("{}: expected a {} name, got {}", path, type->name(), json_type(value)));
+        return ApiError::malformed(
+            fmt::format("{}: expected a {} name, got {}", path, type->name(), json_type(value)));
       }
       if (v == nullptr) {
-        return ApiError::invalid(fmt::format("{}: {} is not a {} value", path, value.dump(), type->name()));
+        return ApiError::invalid(
+            fmt::format("{}: {} is not a {} value", path, value.dump(), type->name()));
       }
       repeated ? reflection->AddEnum(&message, field, v) : reflection->SetEnum(&message, field, v);
       return core::ok_status();
@@ -268,11 +278,13 @@ Status read_value(const json& value, const std::string& path, pb::Message& messa
 
 Status read_timestamp(const json& value, const std::string& path, pb::Message& message) {
   if (!value.is_string()) {
-    return ApiError::malformed(fmt::format("{}: expected an RFC 3339 time, got {}", path, json_type(value)));
+    return ApiError::malformed(
+        fmt::format("{}: expected an RFC 3339 time, got {}", path, json_type(value)));
   }
   pb::Timestamp ts;
   if (!pb::util::TimeUtil::FromString(value.get<std::string>(), &ts)) {
-    return ApiError::invalid(fmt::format("{}: \"{}\" is not an RFC 3339 time", path, value.get<std::string>()));
+    return ApiError::invalid(
+        fmt::format("{}: \"{}\" is not an RFC 3339 time", path, value.get<std::string>()));
   }
   message.CopyFrom(ts);
   return core::ok_status();
@@ -285,7 +297,8 @@ Status read_message(const json& value, const std::string& path, pb::Message& mes
   }
   if (!value.is_object()) {
     return ApiError::malformed(fmt::format("{}: expected an object ({}), got {}",
-                                           path.empty() ? "body" : path, descriptor->name(), json_type(value)));
+                                           path.empty() ? "body" : path, descriptor->name(),
+                                           json_type(value)));
   }
   for (const auto& [key, item] : value.items()) {
     const FieldDescriptor* field = nullptr;
@@ -293,7 +306,8 @@ Status read_message(const json& value, const std::string& path, pb::Message& mes
       const std::string name = key.substr(1, key.size() - 2);
       field = pb::DescriptorPool::generated_pool()->FindExtensionByName(name);
       if (field == nullptr || field->containing_type() != descriptor) {
-        return ApiError::invalid(fmt::format("{}: unknown extension of {}", join(path, key), descriptor->full_name()));
+        return ApiError::invalid(
+            fmt::format("{}: unknown extension of {}", join(path, key), descriptor->full_name()));
       }
     } else {
       field = descriptor->FindFieldByName(key);
@@ -303,7 +317,8 @@ Status read_message(const json& value, const std::string& path, pb::Message& mes
         }
       }
       if (field == nullptr) {
-        return ApiError::invalid(fmt::format("{}: unknown field of {}", join(path, key), descriptor->full_name()));
+        return ApiError::invalid(
+            fmt::format("{}: unknown field of {}", join(path, key), descriptor->full_name()));
       }
     }
     if (item.is_null()) {
@@ -312,11 +327,13 @@ Status read_message(const json& value, const std::string& path, pb::Message& mes
     const std::string field_path = join(path, key);
     if (field->is_repeated()) {
       if (!item.is_array()) {
-        return ApiError::malformed(fmt::format("{}: expected an array, got {}", field_path, json_type(item)));
+        return ApiError::malformed(
+            fmt::format("{}: expected an array, got {}", field_path, json_type(item)));
       }
       std::size_t i = 0;
       for (const auto& element : item) {
-        if (auto s = read_value(element, fmt::format("{}[{}]", field_path, i++), message, field); !s) {
+        if (auto s = read_value(element, fmt::format("{}[{}]", field_path, i++), message, field);
+            !s) {
           return s;
         }
       }
@@ -368,30 +385,43 @@ void write_double(std::string& out, double v) {
   }
 }
 
-void write_value(std::string& out, const pb::Message& message, const FieldDescriptor* field, int index) {
+void write_value(std::string& out, const pb::Message& message, const FieldDescriptor* field,
+                 int index) {
   const auto* r = message.GetReflection();
   const bool rep = index >= 0;
   switch (field->cpp_type()) {
     case FieldDescriptor::CPPTYPE_INT32:
-      fmt::format_to(std::back_inserter(out), "{}", rep ? r->GetRepeatedInt32(message, field, index) : r->GetInt32(message, field));
+      fmt::format_to(
+          std::back_inserter(out), "{}",
+          rep ? r->GetRepeatedInt32(message, field, index) : r->GetInt32(message, field));
       return;
     case FieldDescriptor::CPPTYPE_UINT32:
-      fmt::format_to(std::back_inserter(out), "{}", rep ? r->GetRepeatedUInt32(message, field, index) : r->GetUInt32(message, field));
+      fmt::format_to(
+          std::back_inserter(out), "{}",
+          rep ? r->GetRepeatedUInt32(message, field, index) : r->GetUInt32(message, field));
       return;
     case FieldDescriptor::CPPTYPE_INT64:  // 64-bit integers are strings in protobuf's JSON mapping
-      fmt::format_to(std::back_inserter(out), "\"{}\"", rep ? r->GetRepeatedInt64(message, field, index) : r->GetInt64(message, field));
+      fmt::format_to(
+          std::back_inserter(out), "\"{}\"",
+          rep ? r->GetRepeatedInt64(message, field, index) : r->GetInt64(message, field));
       return;
     case FieldDescriptor::CPPTYPE_UINT64:
-      fmt::format_to(std::back_inserter(out), "\"{}\"", rep ? r->GetRepeatedUInt64(message, field, index) : r->GetUInt64(message, field));
+      fmt::format_to(
+          std::back_inserter(out), "\"{}\"",
+          rep ? r->GetRepeatedUInt64(message, field, index) : r->GetUInt64(message, field));
       return;
     case FieldDescriptor::CPPTYPE_DOUBLE:
-      write_double(out, rep ? r->GetRepeatedDouble(message, field, index) : r->GetDouble(message, field));
+      write_double(
+          out, rep ? r->GetRepeatedDouble(message, field, index) : r->GetDouble(message, field));
       return;
     case FieldDescriptor::CPPTYPE_FLOAT:
-      write_double(out, rep ? r->GetRepeatedFloat(message, field, index) : r->GetFloat(message, field));
+      write_double(out,
+                   rep ? r->GetRepeatedFloat(message, field, index) : r->GetFloat(message, field));
       return;
     case FieldDescriptor::CPPTYPE_BOOL:
-      out += (rep ? r->GetRepeatedBool(message, field, index) : r->GetBool(message, field)) ? "true" : "false";
+      out += (rep ? r->GetRepeatedBool(message, field, index) : r->GetBool(message, field))
+                 ? "true"
+                 : "false";
       return;
     case FieldDescriptor::CPPTYPE_STRING: {
       std::string scratch;
@@ -410,7 +440,8 @@ void write_value(std::string& out, const pb::Message& message, const FieldDescri
       return;
     }
     case FieldDescriptor::CPPTYPE_MESSAGE:
-      write_message(out, rep ? r->GetRepeatedMessage(message, field, index) : r->GetMessage(message, field));
+      write_message(
+          out, rep ? r->GetRepeatedMessage(message, field, index) : r->GetMessage(message, field));
       return;
   }
 }

@@ -32,18 +32,23 @@ struct ApiError {
   /// Sent as Retry-After when non-zero (429, 503).
   std::chrono::seconds retry_after{0};
 
-  static ApiError malformed(std::string message) { return {ErrorCode::kMalformed, std::move(message)}; }
+  static ApiError malformed(std::string message) {
+    return {ErrorCode::kMalformed, std::move(message)};
+  }
   static ApiError unauthenticated(std::string message) {
     return {ErrorCode::kUnauthenticated, std::move(message)};
   }
-  static ApiError not_found(std::string message) { return {ErrorCode::kNotFound, std::move(message)}; }
+  static ApiError not_found(std::string message) {
+    return {ErrorCode::kNotFound, std::move(message)};
+  }
   static ApiError already_exists(std::string message) {
     return {ErrorCode::kAlreadyExists, std::move(message)};
   }
   static ApiError invalid(std::string message) {
     return {ErrorCode::kInvalidValue, std::move(message)};
   }
-  static ApiError limit(std::string message, std::chrono::seconds retry_after = std::chrono::seconds{1}) {
+  static ApiError limit(std::string message,
+                        std::chrono::seconds retry_after = std::chrono::seconds{1}) {
     return {ErrorCode::kLimitExceeded, std::move(message), retry_after};
   }
 };

@@ -1,13 +1,12 @@
 #include "core/ids.h"
 
+#include <fmt/format.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include <array>
 #include <cstdint>
 #include <cstdlib>
-
-#include <fmt/format.h>
 
 namespace peernet::core {
 namespace {
@@ -60,11 +59,11 @@ bool is_valid_id(std::string_view id, std::size_t max_length) {
 
 Status check_id(std::string_view field, std::string_view id, std::size_t max_length) {
   if (id.empty()) {
-    return ApiError::invalid(fmt::format("{}: must not be empty", field));
+    return ApiError::malformed(fmt::format("{}: required", field));
   }
   if (id.size() > max_length) {
-    return ApiError::invalid(
-        fmt::format("{}: {} characters is longer than the limit of {}", field, id.size(), max_length));
+    return ApiError::invalid(fmt::format("{}: {} characters is longer than the limit of {}", field,
+                                         id.size(), max_length));
   }
   if (!is_valid_id(id, max_length)) {
     return ApiError::invalid(

@@ -29,7 +29,7 @@ struct RegistryLimits {
   std::size_t max_candidates_per_side = 64;
   /// One ICE candidate line, in bytes.
   std::size_t max_candidate_bytes = 1024;
-  std::size_t max_sdp_bytes = 64 * 1024;
+  std::size_t max_sdp_bytes = 65'536;
   std::size_t max_text_bytes = 256;
   std::size_t max_id_length = 128;
   /// Extension fields of one service, encoded, in bytes.

@@ -1,10 +1,10 @@
 #include "core/memory_registry.h"
 
-#include <algorithm>
-#include <utility>
-
 #include <fmt/format.h>
 #include <google/protobuf/util/time_util.h>
+
+#include <algorithm>
+#include <utility>
 
 #include "core/ids.h"
 
@@ -29,11 +29,13 @@ Status check_text(std::string_view field, std::string_view text, std::size_t max
 }
 
 ApiError no_server(std::string_view id) {
-  return ApiError::not_found(fmt::format("server '{}' not found (never registered, deleted or expired)", id));
+  return ApiError::not_found(
+      fmt::format("server '{}' not found (never registered, deleted or expired)", id));
 }
 
 ApiError no_knock(std::string_view id) {
-  return ApiError::not_found(fmt::format("knock '{}' not found (never created, deleted or expired)", id));
+  return ApiError::not_found(
+      fmt::format("knock '{}' not found (never created, deleted or expired)", id));
 }
 
 ApiError no_room(std::string_view id) {
@@ -42,7 +44,8 @@ ApiError no_room(std::string_view id) {
 
 Status check_token_present(std::string_view token) {
   if (token.empty()) {
-    return ApiError::unauthenticated("missing token: send the header 'Authorization: Bearer <token>'");
+    return ApiError::unauthenticated(
+        "missing token: send the header 'Authorization: Bearer <token>'");
   }
   return ok_status();
 }
@@ -155,17 +158,20 @@ Result<MemoryRegistry::Side> MemoryRegistry::authorize_knock(std::string_view id
 }
 
 Status MemoryRegistry::check_service(std::string_view field, const Service& service) const {
-  if (auto s = check_id(fmt::format("{}.protocol", field), service.protocol(), limits_.max_id_length); !s) {
+  if (auto s =
+          check_id(fmt::format("{}.protocol", field), service.protocol(), limits_.max_id_length);
+      !s) {
     return s;
   }
   if (service.has_version() && !service.version().empty()) {
-    if (auto s = check_id(fmt::format("{}.version", field), service.version(), kMaxVersionLength); !s) {
+    if (auto s = check_id(fmt::format("{}.version", field), service.version(), kMaxVersionLength);
+        !s) {
       return s;
     }
   }
   if (const auto size = service.ByteSizeLong(); size > limits_.max_service_bytes) {
-    return ApiError::invalid(fmt::format("{}: {} bytes encoded is over the limit of {}", field, size,
-                                         limits_.max_service_bytes));
+    return ApiError::invalid(fmt::format("{}: {} bytes encoded is over the limit of {}", field,
+                                         size, limits_.max_service_bytes));
   }
   return ok_status();
 }
@@ -181,8 +187,8 @@ Status MemoryRegistry::check_candidates(
     const auto& c = candidates[i];
     const auto size = c.candidate().size() + c.sdp_mid().size() + c.username_fragment().size();
     if (size > limits_.max_candidate_bytes) {
-      return ApiError::invalid(fmt::format("{}[{}]: {} bytes is over the limit of {}", field, i, size,
-                                           limits_.max_candidate_bytes));
+      return ApiError::invalid(fmt::format("{}[{}]: {} bytes is over the limit of {}", field, i,
+                                           size, limits_.max_candidate_bytes));
     }
   }
   return ok_status();
@@ -202,7 +208,8 @@ Result<CreateRoomResponse> MemoryRegistry::create_room(const Room& room) {
   }
   std::lock_guard lock(mutex_);
   if (rooms_.size() >= limits_.max_rooms) {
-    return ApiError::limit(fmt::format("the daemon holds {} rooms, its limit (max_rooms)", limits_.max_rooms));
+    return ApiError::limit(
+        fmt::format("the daemon holds {} rooms, its limit (max_rooms)", limits_.max_rooms));
   }
   if (id.empty()) {
     id = random_id();
@@ -242,7 +249,8 @@ Status MemoryRegistry::delete_room(std::string_view id, std::string_view token) 
       return no_room(id);
     }
     if (it->second.token.empty()) {
-      return ApiError::invalid(fmt::format("room '{}' is the daemon's default room; it cannot be deleted", id));
+      return ApiError::invalid(
+          fmt::format("room '{}' is the daemon's default room; it cannot be deleted", id));
     }
     if (auto present = check_token_present(token); !present) {
       return present;
@@ -283,7 +291,8 @@ Server MemoryRegistry::server_view(const std::string& id, const ServerEntry& ent
 }
 
 Result<Registered> MemoryRegistry::register_server(const Server& server, std::string_view token) {
-  if (auto s = check_text("server.display_name", server.display_name(), limits_.max_text_bytes); !s) {
+  if (auto s = check_text("server.display_name", server.display_name(), limits_.max_text_bytes);
+      !s) {
     return s.error();
   }
   if (!server.unique_id().empty()) {
@@ -320,8 +329,8 @@ Result<Registered> MemoryRegistry::register_server(const Server& server, std::st
       return s.error();
     }
     if (!protocols.insert(service.protocol()).second) {
-      return ApiError::invalid(fmt::format("server.services[{}].protocol: '{}' appears twice", i,
-                                           service.protocol()));
+      return ApiError::invalid(
+          fmt::format("server.services[{}].protocol: '{}' appears twice", i, service.protocol()));
     }
   }
 
@@ -338,19 +347,21 @@ Result<Registered> MemoryRegistry::register_server(const Server& server, std::st
     if (!id.empty()) {
       if (auto it = servers_.find(id); it != servers_.end()) {
         if (token.empty() || !tokens_equal(token, it->second.token)) {
-          return ApiError::already_exists(fmt::format(
-              "server id '{}' is taken; re-registering it needs its token", id));
+          return ApiError::already_exists(
+              fmt::format("server id '{}' is taken; re-registering it needs its token", id));
         }
         entry = &it->second;
       }
     }
     if (entry == nullptr) {
       if (servers_.size() >= limits_.max_servers) {
-        return ApiError::limit(fmt::format("the daemon holds {} servers, its limit (max_servers)", limits_.max_servers));
+        return ApiError::limit(fmt::format("the daemon holds {} servers, its limit (max_servers)",
+                                           limits_.max_servers));
       }
       if (room_it->second.servers.size() >= limits_.max_servers_per_room) {
-        return ApiError::limit(fmt::format("room '{}' holds {} servers, the limit (max_servers_per_room)",
-                                           room, limits_.max_servers_per_room));
+        return ApiError::limit(
+            fmt::format("room '{}' holds {} servers, the limit (max_servers_per_room)", room,
+                        limits_.max_servers_per_room));
       }
       if (id.empty()) {
         id = random_id();
@@ -360,8 +371,9 @@ Result<Registered> MemoryRegistry::register_server(const Server& server, std::st
       result.created = true;
     } else if (entry->room != room) {
       if (room_it->second.servers.size() >= limits_.max_servers_per_room) {
-        return ApiError::limit(fmt::format("room '{}' holds {} servers, the limit (max_servers_per_room)",
-                                           room, limits_.max_servers_per_room));
+        return ApiError::limit(
+            fmt::format("room '{}' holds {} servers, the limit (max_servers_per_room)", room,
+                        limits_.max_servers_per_room));
       }
       rooms_.at(entry->room).servers.erase(id);
     }
@@ -432,10 +444,11 @@ Result<ListServersResponse> MemoryRegistry::list_servers(const ListServersReques
   for (const auto& id : room->second.servers) {
     const auto& entry = servers_.at(id);
     if (!request.protocol().empty()) {
-      const bool offers = std::any_of(entry.services.begin(), entry.services.end(), [&](const Service& s) {
-        return s.protocol() == request.protocol() &&
-               (request.version().empty() || s.version() == request.version());
-      });
+      const bool offers =
+          std::any_of(entry.services.begin(), entry.services.end(), [&](const Service& s) {
+            return s.protocol() == request.protocol() &&
+                   (request.version().empty() || s.version() == request.version());
+          });
       if (!offers) {
         continue;
       }
@@ -464,8 +477,9 @@ Result<Service> MemoryRegistry::create_service(std::string_view server, std::str
     }
   }
   if (entry->services.size() >= limits_.max_services_per_server) {
-    return ApiError::limit(fmt::format("server '{}' has {} services, the limit (max_services_per_server)",
-                                       server, limits_.max_services_per_server));
+    return ApiError::limit(
+        fmt::format("server '{}' has {} services, the limit (max_services_per_server)", server,
+                    limits_.max_services_per_server));
   }
   entry->services.push_back(service);
   return service;
@@ -488,8 +502,9 @@ Result<Service> MemoryRegistry::put_service(std::string_view server, std::string
     }
   }
   if (entry->services.size() >= limits_.max_services_per_server) {
-    return ApiError::limit(fmt::format("server '{}' has {} services, the limit (max_services_per_server)",
-                                       server, limits_.max_services_per_server));
+    return ApiError::limit(
+        fmt::format("server '{}' has {} services, the limit (max_services_per_server)", server,
+                    limits_.max_services_per_server));
   }
   entry->services.push_back(service);
   return service;
@@ -533,8 +548,8 @@ Knock MemoryRegistry::knock_view(const std::string& id, const KnockEntry& entry,
     knock.set_reason(entry.reason);
   }
   *knock.mutable_create_time() = to_timestamp(entry.create_time);
-  const auto left = std::chrono::duration_cast<std::chrono::system_clock::duration>(
-      entry.deadline - clock_.now());
+  const auto left = std::chrono::duration_cast<std::chrono::system_clock::duration>(entry.deadline -
+                                                                                    clock_.now());
   *knock.mutable_expire_time() = to_timestamp(clock_.system_now() + left);
   knock.set_revision(server.seq);
 
@@ -558,7 +573,8 @@ Knock MemoryRegistry::knock_view(const std::string& id, const KnockEntry& entry,
   return knock;
 }
 
-Result<CreateKnockResponse> MemoryRegistry::create_knock(std::string_view server, const Knock& knock) {
+Result<CreateKnockResponse> MemoryRegistry::create_knock(std::string_view server,
+                                                         const Knock& knock) {
   if (auto s = check_id("knock.protocol", knock.protocol(), limits_.max_id_length); !s) {
     return s.error();
   }
@@ -568,14 +584,15 @@ Result<CreateKnockResponse> MemoryRegistry::create_knock(std::string_view server
     }
   }
   if (knock.offer().empty()) {
-    return ApiError::invalid("knock.offer: required (the connecting side's SDP offer)");
+    return ApiError::malformed("knock.offer: required (the connecting side's SDP offer)");
   }
   if (knock.offer().size() > limits_.max_sdp_bytes) {
     return ApiError::invalid(fmt::format("knock.offer: {} bytes is over the SDP limit of {}",
                                          knock.offer().size(), limits_.max_sdp_bytes));
   }
   if (knock.has_answer() || knock.server_ice_candidates_size() > 0) {
-    return ApiError::invalid("knock.answer, knock.server_ice_candidates: set by the serving side, not by a knock");
+    return ApiError::invalid(
+        "knock.answer, knock.server_ice_candidates: set by the serving side, not by a knock");
   }
   if (auto s = check_candidates("knock.ice_candidates", knock.ice_candidates(), 0); !s) {
     return s.error();
@@ -590,21 +607,23 @@ Result<CreateKnockResponse> MemoryRegistry::create_knock(std::string_view server
       return no_server(server);
     }
     auto& srv = server_it->second;
-    const bool offered = std::any_of(srv.services.begin(), srv.services.end(), [&](const Service& s) {
-      return s.protocol() == knock.protocol() &&
-             (knock.version().empty() || s.version() == knock.version());
-    });
+    const bool offered =
+        std::any_of(srv.services.begin(), srv.services.end(), [&](const Service& s) {
+          return s.protocol() == knock.protocol() &&
+                 (knock.version().empty() || s.version() == knock.version());
+        });
     if (!offered) {
-      return ApiError::not_found(fmt::format("server '{}' offers no service '{}'{}", server,
-                                             knock.protocol(),
-                                             knock.version().empty() ? "" : fmt::format(" version '{}'", knock.version())));
+      return ApiError::not_found(fmt::format(
+          "server '{}' offers no service '{}'{}", server, knock.protocol(),
+          knock.version().empty() ? "" : fmt::format(" version '{}'", knock.version())));
     }
-    const auto pending = std::count_if(srv.knocks.begin(), srv.knocks.end(), [&](const std::string& k) {
-      return knocks_.at(k).state == KNOCK_STATE_PENDING;
-    });
+    const auto pending = std::count_if(
+        srv.knocks.begin(), srv.knocks.end(),
+        [&](const std::string& k) { return knocks_.at(k).state == KNOCK_STATE_PENDING; });
     if (static_cast<std::size_t>(pending) >= limits_.max_pending_knocks_per_server) {
-      return ApiError::limit(fmt::format("server '{}' has {} unanswered knocks, the limit (max_pending_knocks_per_server)",
-                                         server, limits_.max_pending_knocks_per_server));
+      return ApiError::limit(fmt::format(
+          "server '{}' has {} unanswered knocks, the limit (max_pending_knocks_per_server)", server,
+          limits_.max_pending_knocks_per_server));
     }
     std::string id = random_id();
     auto& entry = knocks_[id];
@@ -700,25 +719,30 @@ Result<KnockUpdate> MemoryRegistry::update_knock(std::string_view id, std::strin
       return s.error();
     }
     if (!is_server && update.has_next_poll()) {
-      return ApiError::unauthenticated("next_poll: only the serving side (with the server's token) polls for knocks");
+      return ApiError::unauthenticated(
+          "next_poll: only the serving side (with the server's token) polls for knocks");
     }
     if (!is_server && (update.has_answer() || update.reject())) {
-      return ApiError::unauthenticated("answer, reject: only the serving side (with the server's token) answers a knock");
+      return ApiError::unauthenticated(
+          "answer, reject: only the serving side (with the server's token) answers a knock");
     }
     if (!is_open(entry->state) && update.ice_candidates_size() > 0) {
-      return ApiError::invalid(fmt::format("ice_candidates: knock '{}' is {}; it takes no more candidates",
-                                           id, KnockState_Name(entry->state)));
+      return ApiError::invalid(
+          fmt::format("ice_candidates: knock '{}' is {}; it takes no more candidates", id,
+                      KnockState_Name(entry->state)));
     }
     if (update.has_answer() || update.reject()) {
       if (entry->state != KNOCK_STATE_PENDING) {
         const bool same = entry->state == KNOCK_STATE_ANSWERED && update.answer() == entry->answer;
         if (!same) {
-          return ApiError::invalid(fmt::format("knock '{}' is already {}", id, KnockState_Name(entry->state)));
+          return ApiError::invalid(
+              fmt::format("knock '{}' is already {}", id, KnockState_Name(entry->state)));
         }
       }
     }
-    const bool changes = update.ice_candidates_size() > 0 ||
-                         ((update.has_answer() || update.reject()) && entry->state == KNOCK_STATE_PENDING);
+    const bool changes =
+        update.ice_candidates_size() > 0 ||
+        ((update.has_answer() || update.reject()) && entry->state == KNOCK_STATE_PENDING);
     if (changes) {
       const auto rev = ++server.seq;
       for (const auto& c : update.ice_candidates()) {
@@ -834,7 +858,8 @@ Result<Watch> MemoryRegistry::watch_knocks(std::string_view id, std::string_view
     return Watch{};
   }
   ++server->polls;
-  return Watch{this, add_watch(server_topic(id), Side::kServer, since, std::move(waker), std::string(id))};
+  return Watch{
+      this, add_watch(server_topic(id), Side::kServer, since, std::move(waker), std::string(id))};
 }
 
 Result<Watch> MemoryRegistry::watch_knock(std::string_view id, std::string_view token,
@@ -872,7 +897,8 @@ void MemoryRegistry::notify(const std::string& topic, After& after) {
       if (knock == knocks_.end()) {
         return true;
       }
-      const auto rev = w.side == Side::kKnocker ? knock->second.server_rev : knock->second.knocker_rev;
+      const auto rev =
+          w.side == Side::kKnocker ? knock->second.server_rev : knock->second.knocker_rev;
       return rev > w.since;
     }
     auto server = servers_.find(std::string(id));

@@ -82,8 +82,8 @@ class MemoryRegistry final : public Registry {
     std::chrono::seconds ttl{0};
     SteadyTime deadline;
     SteadyTime queued = SteadyTime::max();  // when its entry in due_ comes up
-    std::uint64_t seq = 0;        // revision counter of this server's knocks
-    std::uint64_t knock_rev = 0;  // last knock creation or change by a knocker
+    std::uint64_t seq = 0;                  // revision counter of this server's knocks
+    std::uint64_t knock_rev = 0;            // last knock creation or change by a knocker
     std::vector<std::string> knocks;
     int polls = 0;  // long-polls in progress; a polling server does not expire
   };
@@ -143,9 +143,11 @@ class MemoryRegistry final : public Registry {
   Status authorize_server(std::string_view id, std::string_view token, ServerEntry** out);
   Result<Side> authorize_knock(std::string_view id, std::string_view token, KnockEntry** out);
   Status check_service(std::string_view field, const Service& service) const;
-  Status check_candidates(std::string_view field, const google::protobuf::RepeatedPtrField<IceCandidate>& candidates,
+  Status check_candidates(std::string_view field,
+                          const google::protobuf::RepeatedPtrField<IceCandidate>& candidates,
                           std::size_t already) const;
-  void schedule(bool is_knock, const std::string& id, SteadyTime at, SteadyTime& queued, After& after);
+  void schedule(bool is_knock, const std::string& id, SteadyTime at, SteadyTime& queued,
+                After& after);
   Server server_view(const std::string& id, const ServerEntry& entry, bool with_private) const;
   Knock knock_view(const std::string& id, const KnockEntry& entry, const ServerEntry& server,
                    Side side, std::uint64_t since) const;

@@ -1,5 +1,7 @@
 #include "daemon/config.h"
 
+#include <fmt/format.h>
+
 #include <charconv>
 #include <fstream>
 #include <functional>
@@ -7,7 +9,6 @@
 #include <sstream>
 
 #include <CLI/CLI.hpp>
-#include <fmt/format.h>
 #include <toml++/toml.h>
 
 #include "daemon/version.h"
@@ -39,8 +40,10 @@ std::vector<Option> options(Config& c) {
       {"write_timeout", "seconds to send a response", &h.write_timeout},
       {"max_wait", "longest long-poll in seconds (longer waits are cut)", &h.max_wait},
       {"max_connections", "open connections at once", &h.max_connections},
-      {"default_room", "room of servers that name none (empty: rooms are required)", &r.default_room},
-      {"server_ttl", "seconds a server lives without polling, unless it asks otherwise", &r.server_ttl_default},
+      {"default_room", "room of servers that name none (empty: rooms are required)",
+       &r.default_room},
+      {"server_ttl", "seconds a server lives without polling, unless it asks otherwise",
+       &r.server_ttl_default},
       {"server_ttl_min", "shortest TTL a server may ask for", &r.server_ttl_min},
       {"server_ttl_max", "longest TTL a server may ask for", &r.server_ttl_max},
       {"knock_ttl", "seconds a knock may wait for its answer", &r.knock_ttl},
@@ -49,12 +52,15 @@ std::vector<Option> options(Config& c) {
       {"max_servers", "servers in the daemon", &r.max_servers},
       {"max_servers_per_room", "servers in one room", &r.max_servers_per_room},
       {"max_services_per_server", "services of one server", &r.max_services_per_server},
-      {"max_pending_knocks_per_server", "unanswered knocks on one server", &r.max_pending_knocks_per_server},
-      {"max_candidates_per_side", "ICE candidates each side may add to a knock", &r.max_candidates_per_side},
+      {"max_pending_knocks_per_server", "unanswered knocks on one server",
+       &r.max_pending_knocks_per_server},
+      {"max_candidates_per_side", "ICE candidates each side may add to a knock",
+       &r.max_candidates_per_side},
       {"max_candidate_bytes", "bytes of one ICE candidate", &r.max_candidate_bytes},
       {"max_sdp_bytes", "bytes of one SDP offer or answer", &r.max_sdp_bytes},
       {"max_text_bytes", "bytes of a display name or rejection reason", &r.max_text_bytes},
-      {"max_service_bytes", "bytes of one service with its extension fields, encoded", &r.max_service_bytes},
+      {"max_service_bytes", "bytes of one service with its extension fields, encoded",
+       &r.max_service_bytes},
   };
 }
 
@@ -111,11 +117,13 @@ std::optional<std::string> load_file(const std::string& path, Config& config) {
   try {
     table = toml::parse_file(path);
   } catch (const toml::parse_error& e) {
-    return fmt::format("{}:{}:{}: {}", path, e.source().begin.line, e.source().begin.column, e.description());
+    return fmt::format("{}:{}:{}: {}", path, e.source().begin.line, e.source().begin.column,
+                       e.description());
   }
   auto all = options(config);
   for (const auto& [key, node] : table) {
-    auto it = std::find_if(all.begin(), all.end(), [&](const Option& o) { return o.name == key.str(); });
+    auto it =
+        std::find_if(all.begin(), all.end(), [&](const Option& o) { return o.name == key.str(); });
     if (it == all.end()) {
       return fmt::format("{}: unknown option '{}' (peernetd --help lists them)", path, key.str());
     }
@@ -163,13 +171,15 @@ std::string to_toml(const Config& config) {
 Invocation parse_command_line(int argc, const char* const* argv) {
   Invocation result;
   Config defaults;
-  CLI::App app{"peernetd: the PeerNet signaling daemon. Brokers WebRTC connections between the "
-               "programs of a home network (or anywhere) over HTTP, in JSON or protobuf.",
-               "peernetd"};
+  CLI::App app{
+      "peernetd: the PeerNet signaling daemon. Brokers WebRTC connections between the "
+      "programs of a home network (or anywhere) over HTTP, in JSON or protobuf.",
+      "peernetd"};
   app.set_version_flag("--version", std::string("peernetd ") + std::string(kVersion));
   std::string config_path;
   bool print_config = false;
-  app.add_option("-c,--config", config_path, "read options from this TOML file (flags override it)");
+  app.add_option("-c,--config", config_path,
+                 "read options from this TOML file (flags override it)");
   app.add_flag("--print-config", print_config, "print the effective configuration and exit");
   auto all = options(defaults);
   std::vector<std::string> flag_values(all.size());

@@ -1,6 +1,6 @@
 #include "daemon/daemon.h"
 
-#include <systemd/sd-daemon.h>
+#include <spdlog/spdlog.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -12,7 +12,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
 
 #include "core/clock.h"
 #include "core/memory_registry.h"
@@ -78,7 +78,8 @@ int run(const Config& config) {
   core::SystemClock clock;
   core::MemoryRegistry registry(clock, config.registry);
 
-  const unsigned threads = config.threads != 0 ? config.threads : std::max(1U, std::thread::hardware_concurrency());
+  const unsigned threads =
+      config.threads != 0 ? config.threads : std::max(1U, std::thread::hardware_concurrency());
   asio::io_context io(static_cast<int>(threads));
   http::HttpServer server(io, registry, config.http);
   ExpiryTimer expiry(io, registry, clock);
@@ -103,7 +104,8 @@ int run(const Config& config) {
     if (error) {
       return;
     }
-    spdlog::info("peernetd stopping on signal {}: draining {} connections", signal, server.session_count());
+    spdlog::info("peernetd stopping on signal {}: draining {} connections", signal,
+                 server.session_count());
     sd_notify(0, "STOPPING=1");
     server.stop();
     expiry.stop();
@@ -114,7 +116,8 @@ int run(const Config& config) {
         io.stop();
       }
     });
-    drain(drain_timer, server, signals, io, std::chrono::steady_clock::now() + config.drain_timeout);
+    drain(drain_timer, server, signals, io,
+          std::chrono::steady_clock::now() + config.drain_timeout);
   });
 
   server.start();

@@ -1,11 +1,11 @@
 #include "http/api.h"
 
-#include <charconv>
-#include <cstdint>
-
 #include <fmt/format.h>
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/reflection.h>
+
+#include <charconv>
+#include <cstdint>
 
 #include "http/handlers.h"
 #include "peernet.pb.h"
@@ -17,7 +17,8 @@ namespace pb = google::protobuf;
 using core::ApiError;
 
 /// Finds a field by a dotted path ("next_poll.since"), creating the messages on the way.
-std::pair<pb::Message*, const pb::FieldDescriptor*> resolve(pb::Message& root, std::string_view path) {
+std::pair<pb::Message*, const pb::FieldDescriptor*> resolve(pb::Message& root,
+                                                            std::string_view path) {
   pb::Message* message = &root;
   while (true) {
     const auto dot = path.find('.');
@@ -41,7 +42,8 @@ core::Status parse_number(std::string_view name, const std::string& text, Int& o
     return ApiError::invalid(fmt::format("{}: {} is out of range", name, text.substr(0, 32)));
   }
   if (ec != std::errc() || ptr != end || text.empty()) {
-    return ApiError::malformed(fmt::format("{}: '{}' is not a whole number", name, text.substr(0, 32)));
+    return ApiError::malformed(
+        fmt::format("{}: '{}' is not a whole number", name, text.substr(0, 32)));
   }
   return core::ok_status();
 }
@@ -52,15 +54,17 @@ core::Status apply_params(const Route& route, pb::Message& request) {
   for (const auto& [name, value] : route.params) {
     auto [message, field] = resolve(request, name);
     if (field == nullptr) {
-      return ApiError{core::ErrorCode::kInternal, fmt::format("route parameter '{}' has no field", name)};
+      return ApiError{core::ErrorCode::kInternal,
+                      fmt::format("route parameter '{}' has no field", name)};
     }
     const auto* reflection = message->GetReflection();
     switch (field->cpp_type()) {
       case pb::FieldDescriptor::CPPTYPE_STRING:
-        if (reflection->HasField(*message, field) && reflection->GetString(*message, field) != value) {
-          return ApiError::invalid(fmt::format("{}: '{}' in the body differs from '{}' in the path", name,
-                                               reflection->GetString(*message, field).substr(0, 128),
-                                               value.substr(0, 128)));
+        if (reflection->HasField(*message, field) &&
+            reflection->GetString(*message, field) != value) {
+          return ApiError::invalid(fmt::format(
+              "{}: '{}' in the body differs from '{}' in the path", name,
+              reflection->GetString(*message, field).substr(0, 128), value.substr(0, 128)));
         }
         reflection->SetString(message, field, value);
         break;
@@ -81,7 +85,8 @@ core::Status apply_params(const Route& route, pb::Message& request) {
         break;
       }
       default:
-        return ApiError{core::ErrorCode::kInternal, fmt::format("route parameter '{}' has an odd type", name)};
+        return ApiError{core::ErrorCode::kInternal,
+                        fmt::format("route parameter '{}' has an odd type", name)};
     }
   }
   return core::ok_status();
@@ -133,31 +138,40 @@ Outcome handle(const Call& call, Context& context) {
     case Method::kGetRoom:
       return run<GetRoomRequest>(call, [&](auto& r) { return h::get_room(r, context); });
     case Method::kDeleteRoom:
-      return run<DeleteRoomRequest>(call, [&](auto& r) { return h::delete_room(r, token, context); });
+      return run<DeleteRoomRequest>(call,
+                                    [&](auto& r) { return h::delete_room(r, token, context); });
     case Method::kCreateServer:
-      return run<CreateServerRequest>(call, [&](auto& r) { return h::create_server(r, token, context); });
+      return run<CreateServerRequest>(call,
+                                      [&](auto& r) { return h::create_server(r, token, context); });
     case Method::kGetServer:
       return run<GetServerRequest>(call, [&](auto& r) { return h::get_server(r, token, context); });
     case Method::kDeleteServer:
-      return run<DeleteServerRequest>(call, [&](auto& r) { return h::delete_server(r, token, context); });
+      return run<DeleteServerRequest>(call,
+                                      [&](auto& r) { return h::delete_server(r, token, context); });
     case Method::kListServers:
       return run<ListServersRequest>(call, [&](auto& r) { return h::list_servers(r, context); });
     case Method::kCreateService:
-      return run<CreateServiceRequest>(call, [&](auto& r) { return h::create_service(r, token, context); });
+      return run<CreateServiceRequest>(
+          call, [&](auto& r) { return h::create_service(r, token, context); });
     case Method::kUpdateService:
-      return run<UpdateServiceRequest>(call, [&](auto& r) { return h::update_service(r, token, context); });
+      return run<UpdateServiceRequest>(
+          call, [&](auto& r) { return h::update_service(r, token, context); });
     case Method::kDeleteService:
-      return run<DeleteServiceRequest>(call, [&](auto& r) { return h::delete_service(r, token, context); });
+      return run<DeleteServiceRequest>(
+          call, [&](auto& r) { return h::delete_service(r, token, context); });
     case Method::kCreateKnock:
       return run<CreateKnockRequest>(call, [&](auto& r) { return h::create_knock(r, context); });
     case Method::kGetKnock:
       return run<GetKnockRequest>(call, [&](auto& r) { return h::get_knock(r, token, context); });
     case Method::kListKnocks:
-      return run<ListKnocksRequest>(call, [&](auto& r) { return h::list_knocks(r, token, context); });
+      return run<ListKnocksRequest>(call,
+                                    [&](auto& r) { return h::list_knocks(r, token, context); });
     case Method::kUpdateKnock:
-      return run<UpdateKnockRequest>(call, [&](auto& r) { return h::update_knock(r, token, context); });
+      return run<UpdateKnockRequest>(call,
+                                     [&](auto& r) { return h::update_knock(r, token, context); });
     case Method::kDeleteKnock:
-      return run<DeleteKnockRequest>(call, [&](auto& r) { return h::delete_knock(r, token, context); });
+      return run<DeleteKnockRequest>(call,
+                                     [&](auto& r) { return h::delete_knock(r, token, context); });
     case Method::kHealth:
     case Method::kMetrics:
       break;  // served by the session, which owns the counters

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <google/protobuf/message.h>
+
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -7,8 +9,6 @@
 #include <string>
 #include <string_view>
 #include <variant>
-
-#include <google/protobuf/message.h>
 
 #include "codec/codec.h"
 #include "core/api_error.h"

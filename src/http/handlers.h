@@ -18,9 +18,12 @@ Outcome get_server(const GetServerRequest& request, std::string_view token, Cont
 Outcome delete_server(const DeleteServerRequest& request, std::string_view token, Context& context);
 Outcome list_servers(const ListServersRequest& request, Context& context);
 
-Outcome create_service(const CreateServiceRequest& request, std::string_view token, Context& context);
-Outcome update_service(const UpdateServiceRequest& request, std::string_view token, Context& context);
-Outcome delete_service(const DeleteServiceRequest& request, std::string_view token, Context& context);
+Outcome create_service(const CreateServiceRequest& request, std::string_view token,
+                       Context& context);
+Outcome update_service(const UpdateServiceRequest& request, std::string_view token,
+                       Context& context);
+Outcome delete_service(const DeleteServiceRequest& request, std::string_view token,
+                       Context& context);
 
 Outcome create_knock(const CreateKnockRequest& request, Context& context);
 Outcome get_knock(const GetKnockRequest& request, std::string_view token, Context& context);

@@ -1,9 +1,9 @@
 #include "http/router.h"
 
+#include <fmt/format.h>
+
 #include <array>
 #include <optional>
-
-#include <fmt/format.h>
 
 namespace peernet::http {
 namespace {
@@ -151,7 +151,8 @@ core::Status parse_query(std::string_view query, const RestRoute& rest, Route& o
     }
     const auto eq = item.find('=');
     const auto key = item.substr(0, eq);
-    auto value = percent_decode(eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1), true);
+    auto value = percent_decode(
+        eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1), true);
     if (!value) {
       return ApiError::malformed(fmt::format("query parameter '{}': malformed %-escape", key));
     }
@@ -168,9 +169,9 @@ core::Status parse_query(std::string_view query, const RestRoute& rest, Route& o
           known += known.empty() ? std::string(name) : fmt::format(", {}", name);
         }
       }
-      return ApiError::malformed(fmt::format("query parameter '{}' is not taken by {} {} (it takes: {})",
-                                             std::string(key.substr(0, 64)), rest.verb, rest.pattern,
-                                             known.empty() ? "none" : known));
+      return ApiError::malformed(fmt::format(
+          "query parameter '{}' is not taken by {} {} (it takes: {})",
+          std::string(key.substr(0, 64)), rest.verb, rest.pattern, known.empty() ? "none" : known));
     }
     for (const auto& [name, existing] : out.params) {
       if (name == field) {
@@ -219,7 +220,8 @@ core::Result<Route> route(std::string_view verb, std::string_view target) {
         return r;
       }
     }
-    return ApiError::not_found(fmt::format("PeerNetService has no method '{}'", name.substr(0, 64)));
+    return ApiError::not_found(
+        fmt::format("PeerNetService has no method '{}'", name.substr(0, 64)));
   }
 
   const auto parts = segments(path);
@@ -247,8 +249,8 @@ core::Result<Route> route(std::string_view verb, std::string_view target) {
   }
   if (path_known) {
     return ApiError{core::ErrorCode::kMethodNotAllowed,
-                    fmt::format("{} does not take {} (it takes {})", path.substr(0, 256), verb.substr(0, 16),
-                                allowed_verbs(target))};
+                    fmt::format("{} does not take {} (it takes {})", path.substr(0, 256),
+                                verb.substr(0, 16), allowed_verbs(target))};
   }
   return ApiError::not_found(fmt::format("no route for {}", path.substr(0, 256)));
 }
@@ -265,7 +267,8 @@ std::string allowed_verbs(std::string_view target) {
       }
     }
   }
-  if (out.empty() && split_target(target).first.substr(0, kConnectPrefix.size()) == kConnectPrefix) {
+  if (out.empty() &&
+      split_target(target).first.substr(0, kConnectPrefix.size()) == kConnectPrefix) {
     out = "POST";
   }
   return out;

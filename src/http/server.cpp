@@ -1,11 +1,12 @@
 #include "http/server.h"
 
+#include <spdlog/spdlog.h>
+
 #include <vector>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core/bind_handler.hpp>
-#include <spdlog/spdlog.h>
 
 #include "http/session.h"
 
@@ -79,7 +80,8 @@ void HttpServer::on_accept(boost::system::error_code ec, tcp::socket socket) {
     // Out of file descriptors and the like: say so and keep serving the connections we have.
     spdlog::warn("accept failed: {}", ec.message());
   } else if (session_count() >= shared_->limits.max_connections) {
-    spdlog::warn("refusing a connection: {} open, the limit (max_connections)", shared_->limits.max_connections);
+    spdlog::warn("refusing a connection: {} open, the limit (max_connections)",
+                 shared_->limits.max_connections);
     boost::system::error_code ignored;
     socket.close(ignored);
   } else {

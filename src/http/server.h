@@ -21,8 +21,8 @@ namespace peernet::http {
 
 /// Limits of the HTTP front end; each is an option of peernetd.conf with this default.
 struct HttpLimits {
-  std::size_t max_body_bytes = 256 * 1024;
-  std::size_t max_header_bytes = 16 * 1024;
+  std::size_t max_body_bytes = 262'144;
+  std::size_t max_header_bytes = 16'384;
   /// Time to receive one whole request once its first byte arrived.
   std::chrono::seconds request_timeout{30};
   /// Time a kept-alive connection may sit idle between requests.

@@ -1,5 +1,8 @@
 #include "http/session.h"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include <cctype>
 #include <utility>
 
@@ -9,8 +12,6 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "http/error_reply.h"
 #include "http/server.h"
@@ -71,8 +72,8 @@ void Session::shutdown() {
   stopping_ = true;
   if (wait_) {
     end_wait();
-    send_error(ApiError{core::ErrorCode::kUnavailable, "peernetd is shutting down; poll again shortly",
-                        std::chrono::seconds{1}},
+    send_error(ApiError{core::ErrorCode::kUnavailable,
+                        "peernetd is shutting down; poll again shortly", std::chrono::seconds{1}},
                true);
   } else if (!writing_) {
     close();
@@ -90,7 +91,8 @@ void Session::do_read() {
   auto read_request = [this] {
     // From the first byte on, the whole request must arrive within request_timeout.
     stream_.expires_after(shared_->limits.request_timeout);
-    bhttp::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_read, shared_from_this()));
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      beast::bind_front_handler(&Session::on_read, shared_from_this()));
   };
   if (buffer_.size() > 0) {
     read_request();
@@ -98,15 +100,15 @@ void Session::do_read() {
   }
   // An idle kept-alive connection may wait idle_timeout for its next request.
   stream_.expires_after(shared_->limits.idle_timeout);
-  stream_.async_read_some(buffer_.prepare(kFirstRead),
-                          [self = shared_from_this(), read_request](beast::error_code ec, std::size_t n) {
-                            self->buffer_.commit(n);
-                            if (ec) {
-                              self->on_read(ec, 0);
-                              return;
-                            }
-                            read_request();
-                          });
+  stream_.async_read_some(buffer_.prepare(kFirstRead), [self = shared_from_this(), read_request](
+                                                           beast::error_code ec, std::size_t n) {
+    self->buffer_.commit(n);
+    if (ec) {
+      self->on_read(ec, 0);
+      return;
+    }
+    read_request();
+  });
 }
 
 void Session::on_read(beast::error_code ec, std::size_t /*bytes*/) {
@@ -117,7 +119,8 @@ void Session::on_read(beast::error_code ec, std::size_t /*bytes*/) {
   }
   if (ec == bhttp::error::body_limit) {
     send_error({core::ErrorCode::kPayloadTooLarge,
-                fmt::format("body: over the limit of {} bytes (max_body_bytes)", shared_->limits.max_body_bytes)},
+                fmt::format("body: over the limit of {} bytes (max_body_bytes)",
+                            shared_->limits.max_body_bytes)},
                true);
     return;
   }
@@ -186,7 +189,8 @@ void Session::process(Request& request) {
     return;
   }
   const auto request_type = body_type.value_or(codec::MediaType{});
-  reply_type_ = connect_style_ ? request_type : codec::negotiate(request[bhttp::field::accept], request_type);
+  reply_type_ =
+      connect_style_ ? request_type : codec::negotiate(request[bhttp::field::accept], request_type);
 
   Call call;
   call.route = std::move(route).value();
@@ -212,15 +216,15 @@ void Session::begin_wait(Wait wait, bool first) {
     // While parked, only the wait's own timer runs; the stream's deadline is for I/O.
     stream_.expires_never();
     wait_timer_.expires_after(wait_->duration);
-    wait_timer_.async_wait([self = shared_from_this(), generation = wait_generation_](beast::error_code ec) {
-      self->on_wait_timer(ec, generation);
-    });
+    wait_timer_.async_wait([self = shared_from_this(), generation = wait_generation_](
+                               beast::error_code ec) { self->on_wait_timer(ec, generation); });
     watch_peer(wait_generation_);
   } else {
     wait_->subscribe = std::move(wait.subscribe);
     wait_->resume = std::move(wait.resume);
   }
-  auto waker = [weak = weak_from_this(), executor = stream_.get_executor(), generation = wait_generation_] {
+  auto waker = [weak = weak_from_this(), executor = stream_.get_executor(),
+                generation = wait_generation_] {
     asio::post(executor, [weak, generation] {
       if (auto self = weak.lock()) {
         self->on_wake(generation);
@@ -260,32 +264,33 @@ void Session::on_wait_timer(beast::error_code ec, std::uint64_t generation) {
   if (auto* reply = std::get_if<Reply>(&outcome)) {
     send(std::move(*reply));
   } else {
-    send_error({core::ErrorCode::kInternal, "a long-poll did not answer when its wait ran out"}, false);
+    send_error({core::ErrorCode::kInternal, "a long-poll did not answer when its wait ran out"},
+               false);
   }
 }
 
 void Session::watch_peer(std::uint64_t generation) {
-  stream_.socket().async_wait(
-      asio::ip::tcp::socket::wait_read, [self = shared_from_this(), generation](beast::error_code ec) {
-        if (ec || generation != self->wait_generation_ || !self->wait_) {
-          return;
-        }
-        char byte = 0;
-        beast::error_code peek_ec;
-        const auto n = self->stream_.socket().receive(asio::buffer(&byte, 1),
-                                                      asio::socket_base::message_peek, peek_ec);
-        if (peek_ec == asio::error::would_block || peek_ec == asio::error::try_again) {
-          self->watch_peer(generation);
-          return;
-        }
-        if (n == 0 || peek_ec) {
-          // The client went away mid-poll: drop the watch (and the server's "polling" mark).
-          spdlog::debug("client left during a long-poll");
-          self->end_wait();
-          self->close();
-        }
-        // Otherwise the client pipelined its next request; it is read after this reply.
-      });
+  stream_.socket().async_wait(asio::ip::tcp::socket::wait_read, [self = shared_from_this(),
+                                                                 generation](beast::error_code ec) {
+    if (ec || generation != self->wait_generation_ || !self->wait_) {
+      return;
+    }
+    char byte = 0;
+    beast::error_code peek_ec;
+    const auto n = self->stream_.socket().receive(asio::buffer(&byte, 1),
+                                                  asio::socket_base::message_peek, peek_ec);
+    if (peek_ec == asio::error::would_block || peek_ec == asio::error::try_again) {
+      self->watch_peer(generation);
+      return;
+    }
+    if (n == 0 || peek_ec) {
+      // The client went away mid-poll: drop the watch (and the server's "polling" mark).
+      spdlog::debug("client left during a long-poll");
+      self->end_wait();
+      self->close();
+    }
+    // Otherwise the client pipelined its next request; it is read after this reply.
+  });
 }
 
 void Session::end_wait() {
@@ -341,13 +346,17 @@ void Session::send(Reply reply) {
     response_.body().clear();  // Content-Length still tells the size a GET would get
   }
   shared_->metrics.record(method_index_, response_.result_int());
+  spdlog::debug("{} -> {}", method_index_ < kMethodCount ? method_name(static_cast<Method>(method_index_))
+                                                        : std::string_view("unmatched route"),
+                response_.result_int());
   do_write();
 }
 
 void Session::do_write() {
   writing_ = true;
   stream_.expires_after(shared_->limits.write_timeout);
-  bhttp::async_write(stream_, response_, beast::bind_front_handler(&Session::on_write, shared_from_this()));
+  bhttp::async_write(stream_, response_,
+                     beast::bind_front_handler(&Session::on_write, shared_from_this()));
 }
 
 void Session::on_write(beast::error_code ec, std::size_t /*bytes*/) {

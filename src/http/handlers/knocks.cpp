@@ -1,7 +1,7 @@
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <string>
-
-#include <fmt/format.h>
 
 #include "http/handlers.h"
 
@@ -79,7 +79,8 @@ Outcome create_knock(const CreateKnockRequest& request, Context& context) {
 }
 
 Outcome get_knock(const GetKnockRequest& request, std::string_view token, Context& context) {
-  auto read = [&context, id = request.knock(), token = std::string(token), since = request.since()](bool) -> Outcome {
+  auto read = [&context, id = request.knock(), token = std::string(token),
+               since = request.since()](bool) -> Outcome {
     auto knock = context.registry.get_knock(id, token, since);
     if (!knock) {
       return Reply::failure(std::move(knock).error());
@@ -102,7 +103,8 @@ Outcome get_knock(const GetKnockRequest& request, std::string_view token, Contex
 
 Outcome list_knocks(const ListKnocksRequest& request, std::string_view token, Context& context) {
   return poll_knocks(context, request.server(), std::string(token), request.since(),
-                     request.wait_seconds(), [](ListKnocksResponse listed) { return ok(std::move(listed)); });
+                     request.wait_seconds(),
+                     [](ListKnocksResponse listed) { return ok(std::move(listed)); });
 }
 
 Outcome update_knock(const UpdateKnockRequest& request, std::string_view token, Context& context) {
@@ -117,11 +119,13 @@ Outcome update_knock(const UpdateKnockRequest& request, std::string_view token, 
   }
   const auto& next = request.next_poll();
   if (!next.server().empty() && next.server() != updated->server) {
-    return Reply::failure(ApiError::invalid(fmt::format(
-        "next_poll.server: '{}' is not the knock's server '{}'", next.server().substr(0, 128), updated->server)));
+    return Reply::failure(
+        ApiError::invalid(fmt::format("next_poll.server: '{}' is not the knock's server '{}'",
+                                      next.server().substr(0, 128), updated->server)));
   }
   // Answering and polling for the next knock in one request: a busy server pays no extra trip.
-  return poll_knocks(context, updated->server, std::string(token), next.since(), next.wait_seconds(),
+  return poll_knocks(context, updated->server, std::string(token), next.since(),
+                     next.wait_seconds(),
                      [response = std::move(response)](ListKnocksResponse listed) {
                        auto combined = response;
                        *combined.mutable_next_poll() = std::move(listed);

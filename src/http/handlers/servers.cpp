@@ -2,7 +2,8 @@
 
 namespace peernet::http::handlers {
 
-Outcome create_server(const CreateServerRequest& request, std::string_view token, Context& context) {
+Outcome create_server(const CreateServerRequest& request, std::string_view token,
+                      Context& context) {
   auto registered = context.registry.register_server(request.server(), token);
   if (!registered) {
     return Reply::failure(std::move(registered).error());
@@ -21,7 +22,8 @@ Outcome get_server(const GetServerRequest& request, std::string_view token, Cont
   return ok(std::move(response));
 }
 
-Outcome delete_server(const DeleteServerRequest& request, std::string_view token, Context& context) {
+Outcome delete_server(const DeleteServerRequest& request, std::string_view token,
+                      Context& context) {
   if (auto s = context.registry.delete_server(request.server(), token); !s) {
     return Reply::failure(std::move(s).error());
   }

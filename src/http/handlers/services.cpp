@@ -2,7 +2,8 @@
 
 namespace peernet::http::handlers {
 
-Outcome create_service(const CreateServiceRequest& request, std::string_view token, Context& context) {
+Outcome create_service(const CreateServiceRequest& request, std::string_view token,
+                       Context& context) {
   auto service = context.registry.create_service(request.server(), token, request.service());
   if (!service) {
     return Reply::failure(std::move(service).error());
@@ -12,7 +13,8 @@ Outcome create_service(const CreateServiceRequest& request, std::string_view tok
   return ok(std::move(response), 201);
 }
 
-Outcome update_service(const UpdateServiceRequest& request, std::string_view token, Context& context) {
+Outcome update_service(const UpdateServiceRequest& request, std::string_view token,
+                       Context& context) {
   auto service = context.registry.put_service(request.server(), token, request.service());
   if (!service) {
     return Reply::failure(std::move(service).error());
@@ -22,7 +24,8 @@ Outcome update_service(const UpdateServiceRequest& request, std::string_view tok
   return ok(std::move(response));
 }
 
-Outcome delete_service(const DeleteServiceRequest& request, std::string_view token, Context& context) {
+Outcome delete_service(const DeleteServiceRequest& request, std::string_view token,
+                       Context& context) {
   if (auto s = context.registry.delete_service(request.server(), token, request.protocol()); !s) {
     return Reply::failure(std::move(s).error());
   }
