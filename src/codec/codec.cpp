@@ -103,10 +103,13 @@ MediaType negotiate(std::string_view accept, MediaType fallback) {
     const auto semi = item.find(';');
     const auto type = trim(item.substr(0, semi));
     double q = 1.0;
-    if (semi != std::string_view::npos) {
-      auto params = trim(item.substr(semi + 1));
-      if (params.size() > 2 && (params[0] == 'q' || params[0] == 'Q') && params[1] == '=') {
-        q = std::strtod(std::string(params.substr(2)).c_str(), nullptr);
+    auto params = semi == std::string_view::npos ? std::string_view{} : item.substr(semi + 1);
+    while (!params.empty()) {
+      const auto next = params.find(';');
+      const auto param = trim(params.substr(0, next));
+      params = next == std::string_view::npos ? std::string_view{} : params.substr(next + 1);
+      if (param.size() > 2 && (param[0] == 'q' || param[0] == 'Q') && param[1] == '=') {
+        q = std::strtod(std::string(param.substr(2)).c_str(), nullptr);
       }
     }
     if (q <= 0) {

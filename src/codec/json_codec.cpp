@@ -306,7 +306,7 @@ Status read_message(const json& value, const std::string& path, pb::Message& mes
       const std::string name = key.substr(1, key.size() - 2);
       field = pb::DescriptorPool::generated_pool()->FindExtensionByName(name);
       if (field == nullptr || field->containing_type() != descriptor) {
-        return ApiError::invalid(
+        return ApiError::malformed(
             fmt::format("{}: unknown extension of {}", join(path, key), descriptor->full_name()));
       }
     } else {
@@ -317,7 +317,7 @@ Status read_message(const json& value, const std::string& path, pb::Message& mes
         }
       }
       if (field == nullptr) {
-        return ApiError::invalid(
+        return ApiError::malformed(
             fmt::format("{}: unknown field of {}", join(path, key), descriptor->full_name()));
       }
     }

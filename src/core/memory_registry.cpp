@@ -223,7 +223,9 @@ Result<CreateRoomResponse> MemoryRegistry::create_room(const Room& room) {
 
   CreateRoomResponse response;
   response.mutable_room()->set_unique_id(id);
-  response.mutable_room()->set_display_name(room.display_name());
+  if (!room.display_name().empty()) {
+    response.mutable_room()->set_display_name(room.display_name());
+  }
   response.set_token(it->second.token);
   return response;
 }
@@ -236,7 +238,9 @@ Result<Room> MemoryRegistry::get_room(std::string_view id) {
   }
   Room room;
   room.set_unique_id(std::string(id));
-  room.set_display_name(it->second.display_name);
+  if (!it->second.display_name.empty()) {
+    room.set_display_name(it->second.display_name);
+  }
   return room;
 }
 
@@ -368,6 +372,7 @@ Result<Registered> MemoryRegistry::register_server(const Server& server, std::st
       }
       entry = &servers_[id];
       entry->token = random_token();
+      entry->incarnation = next_incarnation_++;
       result.created = true;
     } else if (entry->room != room) {
       if (room_it->second.servers.size() >= limits_.max_servers_per_room) {
@@ -834,10 +839,11 @@ Result<ListKnocksResponse> MemoryRegistry::list_knocks(std::string_view id, std:
 // ---- watches --------------------------------------------------------------------------------
 
 std::uint64_t MemoryRegistry::add_watch(std::string topic, Side side, std::uint64_t since,
-                                        Waker waker, std::string polling_server) {
+                                        Waker waker, std::string polling_server,
+                                        std::uint64_t incarnation) {
   const auto id = next_watch_id_++;
   waiting_[topic].push_back(Waiter{id, side, since, std::move(waker)});
-  watches_.emplace(id, WatchInfo{std::move(topic), std::move(polling_server)});
+  watches_.emplace(id, WatchInfo{std::move(topic), std::move(polling_server), incarnation});
   return id;
 }
 
@@ -858,8 +864,8 @@ Result<Watch> MemoryRegistry::watch_knocks(std::string_view id, std::string_view
     return Watch{};
   }
   ++server->polls;
-  return Watch{
-      this, add_watch(server_topic(id), Side::kServer, since, std::move(waker), std::string(id))};
+  return Watch{this, add_watch(server_topic(id), Side::kServer, since, std::move(waker),
+                               std::string(id), server->incarnation)};
 }
 
 Result<Watch> MemoryRegistry::watch_knock(std::string_view id, std::string_view token,
@@ -880,7 +886,7 @@ Result<Watch> MemoryRegistry::watch_knock(std::string_view id, std::string_view 
     waker();
     return Watch{};
   }
-  return Watch{this, add_watch(knock_topic(id), *side, since, std::move(waker), {})};
+  return Watch{this, add_watch(knock_topic(id), *side, since, std::move(waker), {}, 0)};
 }
 
 void MemoryRegistry::notify(const std::string& topic, After& after) {
@@ -933,7 +939,8 @@ void MemoryRegistry::unwatch(std::uint64_t id) {
     }
     if (!it->second.polling_server.empty()) {
       // The end of a long-poll is the server's latest sign of life.
-      if (auto server = servers_.find(it->second.polling_server); server != servers_.end()) {
+      auto server = servers_.find(it->second.polling_server);
+      if (server != servers_.end() && server->second.incarnation == it->second.incarnation) {
         --server->second.polls;
         server->second.deadline = clock_.now() + server->second.ttl;
         schedule(false, server->first, server->second.deadline, server->second.queued, after);

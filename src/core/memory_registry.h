@@ -85,7 +85,8 @@ class MemoryRegistry final : public Registry {
     std::uint64_t seq = 0;                  // revision counter of this server's knocks
     std::uint64_t knock_rev = 0;            // last knock creation or change by a knocker
     std::vector<std::string> knocks;
-    int polls = 0;  // long-polls in progress; a polling server does not expire
+    int polls = 0;                  // long-polls in progress; a polling server does not expire
+    std::uint64_t incarnation = 0;  // tells a re-registered id from the one deleted before it
   };
 
   struct Candidate {
@@ -131,6 +132,7 @@ class MemoryRegistry final : public Registry {
   struct WatchInfo {
     std::string topic;
     std::string polling_server;  // non-empty while it keeps a server alive
+    std::uint64_t incarnation = 0;
   };
 
   /// Work that must run after the lock is released.
@@ -155,7 +157,7 @@ class MemoryRegistry final : public Registry {
   void remove_knock(const std::string& id, After& after);
   void notify(const std::string& topic, After& after);
   std::uint64_t add_watch(std::string topic, Side side, std::uint64_t since, Waker waker,
-                          std::string polling_server);
+                          std::string polling_server, std::uint64_t incarnation);
   void expire_server(const std::string& id, SteadyTime now, After& after);
   void expire_knock(const std::string& id, SteadyTime now, After& after);
   void mark_delivered(KnockEntry& knock, const std::string& id, After& after);
@@ -174,6 +176,7 @@ class MemoryRegistry final : public Registry {
   std::unordered_map<std::string, std::vector<Waiter>> waiting_;
   std::unordered_map<std::uint64_t, WatchInfo> watches_;
   std::uint64_t next_watch_id_ = 1;
+  std::uint64_t next_incarnation_ = 1;
   std::uint64_t servers_expired_ = 0;
   std::uint64_t knocks_expired_ = 0;
   std::function<void()> deadline_listener_;

@@ -59,6 +59,7 @@ std::vector<Option> options(Config& c) {
       {"max_candidate_bytes", "bytes of one ICE candidate", &r.max_candidate_bytes},
       {"max_sdp_bytes", "bytes of one SDP offer or answer", &r.max_sdp_bytes},
       {"max_text_bytes", "bytes of a display name or rejection reason", &r.max_text_bytes},
+      {"max_id_length", "characters of a room, server or protocol id", &r.max_id_length},
       {"max_service_bytes", "bytes of one service with its extension fields, encoded",
        &r.max_service_bytes},
   };
@@ -102,7 +103,14 @@ std::string current(const Option& option) {
       [](auto* target) -> std::string {
         using T = std::remove_pointer_t<decltype(target)>;
         if constexpr (std::is_same_v<T, std::string>) {
-          return fmt::format("\"{}\"", *target);
+          std::string quoted = "\"";
+          for (char c : *target) {
+            if (c == '"' || c == '\\') {
+              quoted += '\\';
+            }
+            quoted += c;
+          }
+          return quoted + '"';
         } else if constexpr (std::is_same_v<T, std::chrono::seconds>) {
           return std::to_string(target->count());
         } else {
@@ -121,17 +129,20 @@ std::optional<std::string> load_file(const std::string& path, Config& config) {
                        e.description());
   }
   auto all = options(config);
-  for (const auto& [key, node] : table) {
+  for (const auto& entry : table) {
+    // Named, not a structured binding: clang 14 cannot capture bindings in the lambda below.
+    const auto& key = entry.first;
+    const auto& node = entry.second;
     auto it =
         std::find_if(all.begin(), all.end(), [&](const Option& o) { return o.name == key.str(); });
     if (it == all.end()) {
       return fmt::format("{}: unknown option '{}' (peernetd --help lists them)", path, key.str());
     }
     std::string text;
-    if (auto s = node.value<std::string>()) {
-      text = *s;
-    } else if (auto i = node.value<std::int64_t>()) {
-      text = std::to_string(*i);
+    if (const auto* s = node.as_string()) {
+      text = s->get();
+    } else if (const auto* i = node.as_integer()) {
+      text = std::to_string(i->get());
     } else {
       return fmt::format("{}: option '{}' must be a string or a whole number", path, key.str());
     }

@@ -15,6 +15,10 @@ namespace peernet::http {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
+namespace {
+constexpr std::chrono::milliseconds kAcceptBackoff{100};
+}  // namespace
+
 void ServerShared::forget(const Session* session) {
   std::lock_guard lock(mutex);
   sessions.erase(session);
@@ -32,7 +36,8 @@ bool ServerShared::adopt(const std::shared_ptr<Session>& session) {
 HttpServer::HttpServer(asio::io_context& io, core::Registry& registry, HttpLimits limits)
     : io_(io),
       shared_(std::make_shared<ServerShared>(registry, limits)),
-      acceptor_(asio::make_strand(io)) {}
+      acceptor_(asio::make_strand(io)),
+      accept_backoff_(acceptor_.get_executor()) {}
 
 HttpServer::~HttpServer() = default;
 
@@ -77,9 +82,18 @@ void HttpServer::on_accept(boost::system::error_code ec, tcp::socket socket) {
     return;  // stopped
   }
   if (ec) {
-    // Out of file descriptors and the like: say so and keep serving the connections we have.
-    spdlog::warn("accept failed: {}", ec.message());
-  } else if (session_count() >= shared_->limits.max_connections) {
+    // Out of file descriptors and the like: keep serving the connections we have and try
+    // again shortly, rather than spinning on an error that will not clear at once.
+    spdlog::warn("accept failed: {}; retrying in {} ms", ec.message(), kAcceptBackoff.count());
+    accept_backoff_.expires_after(kAcceptBackoff);
+    accept_backoff_.async_wait([this](boost::system::error_code wait_ec) {
+      if (!wait_ec && acceptor_.is_open()) {
+        do_accept();
+      }
+    });
+    return;
+  }
+  if (session_count() >= shared_->limits.max_connections) {
     spdlog::warn("refusing a connection: {} open, the limit (max_connections)",
                  shared_->limits.max_connections);
     boost::system::error_code ignored;
@@ -110,6 +124,7 @@ void HttpServer::stop() {
   asio::post(acceptor_.get_executor(), [this] {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
+    accept_backoff_.cancel();
   });
   for (auto& session : sessions) {
     Session* raw = session.get();

@@ -11,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/system/error_code.hpp>
 
 #include "core/registry.h"
@@ -85,6 +86,7 @@ class HttpServer {
   boost::asio::io_context& io_;
   std::shared_ptr<ServerShared> shared_;
   boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer accept_backoff_;
   std::uint16_t port_ = 0;
 };
 
