@@ -13,7 +13,6 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
-#include "http/error_reply.h"
 #include "http/server.h"
 
 namespace peernet::http {
@@ -25,32 +24,6 @@ namespace bhttp = boost::beast::http;
 using core::ApiError;
 
 constexpr std::size_t kFirstRead = 4096;
-
-/// The bearer token of an Authorization header, empty when there is none.
-std::string_view bearer_token(std::string_view header) {
-  constexpr std::string_view kScheme = "bearer ";
-  if (header.size() <= kScheme.size()) {
-    return {};
-  }
-  for (std::size_t i = 0; i < kScheme.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(header[i])) != kScheme[i]) {
-      return {};
-    }
-  }
-  header.remove_prefix(kScheme.size());
-  while (!header.empty() && header.front() == ' ') {
-    header.remove_prefix(1);
-  }
-  while (!header.empty() && header.back() == ' ') {
-    header.remove_suffix(1);
-  }
-  return header;
-}
-
-bool is_curl_form(std::string_view content_type) {
-  constexpr std::string_view kForm = "application/x-www-form-urlencoded";
-  return content_type.substr(0, kForm.size()) == kForm;
-}
 
 }  // namespace
 
@@ -143,62 +116,7 @@ void Session::on_read(beast::error_code ec, std::size_t /*bytes*/) {
   process(parser_->get());
 }
 
-void Session::process(Request& request) {
-  version_ = request.version();
-  keep_alive_ = request.keep_alive();
-  head_ = request.method() == bhttp::verb::head;
-  connect_style_ = false;
-  method_index_ = kMethodCount;
-  reply_type_ = codec::MediaType{};
-
-  auto route = http::route(request.method_string(), request.target());
-  if (!route) {
-    if (route.error().code == core::ErrorCode::kMethodNotAllowed) {
-      allow_ = allowed_verbs(request.target());
-    }
-    send_error(route.error(), false);
-    return;
-  }
-  method_index_ = static_cast<std::size_t>(route->method);
-  connect_style_ = route->style == Style::kConnect;
-
-  if (route->method == Method::kHealth || route->method == Method::kMetrics) {
-    Reply reply;
-    if (route->method == Method::kHealth) {
-      reply.text = shared_->stopping.load() ? "stopping\n" : "ok\n";
-      reply.status = shared_->stopping.load() ? 503 : 200;
-    } else {
-      reply.text = shared_->metrics.render(shared_->context.registry.stats());
-      reply.text_type = "text/plain; version=0.0.4; charset=utf-8";
-    }
-    send(std::move(reply));
-    return;
-  }
-
-  const auto content_type = request[bhttp::field::content_type];
-  auto body_type = codec::media_type_of(content_type);
-  if (!body_type && !connect_style_ && is_curl_form(content_type)) {
-    body_type = codec::MediaType{};  // `curl -d '{...}'` labels JSON as a form; read it as JSON
-  }
-  if (!body_type && (!request.body().empty() || connect_style_)) {
-    send_error({core::ErrorCode::kUnsupportedMediaType,
-                fmt::format("Content-Type '{}' is not supported: send application/json or "
-                            "application/x-protobuf (or application/proto)",
-                            content_type.substr(0, 128))},
-               false);
-    return;
-  }
-  const auto request_type = body_type.value_or(codec::MediaType{});
-  reply_type_ =
-      connect_style_ ? request_type : codec::negotiate(request[bhttp::field::accept], request_type);
-
-  Call call;
-  call.route = std::move(route).value();
-  call.body = request.body();
-  call.body_encoding = request_type.encoding;
-  call.token = bearer_token(request[bhttp::field::authorization]);
-  dispatch_outcome(handle(call, shared_->context));
-}
+void Session::process(Request& request) { dispatch_outcome(answer(request, *shared_, shape_)); }
 
 void Session::dispatch_outcome(Outcome outcome) {
   if (auto* reply = std::get_if<Reply>(&outcome)) {
@@ -307,7 +225,7 @@ void Session::end_wait() {
 
 void Session::send_error(const ApiError& error, bool close_after) {
   if (close_after) {
-    keep_alive_ = false;
+    shape_.keep_alive = false;
   }
   send(Reply::failure(error));
 }
@@ -316,38 +234,12 @@ void Session::send(Reply reply) {
   if (closed_) {
     return;
   }
-  response_ = {};
-  response_.version(version_);
-  response_.set(bhttp::field::server, "peernetd");
-  response_.set(bhttp::field::cache_control, "no-store");
-  if (reply.error) {
-    response_.result(http_status(reply.error->code));
-    response_.set(bhttp::field::content_type, "application/json");
-    if (reply.error->retry_after.count() > 0) {
-      response_.set(bhttp::field::retry_after, std::to_string(reply.error->retry_after.count()));
-    }
-    if (!allow_.empty()) {
-      response_.set(bhttp::field::allow, allow_);
-    }
-    response_.body() = error_body(*reply.error);
-  } else if (reply.message) {
-    response_.result(connect_style_ ? 200 : reply.status);
-    response_.set(bhttp::field::content_type, reply_type_.name);
-    response_.body() = codec::encode(*reply.message, reply_type_.encoding);
-  } else {
-    response_.result(reply.status);
-    response_.set(bhttp::field::content_type, reply.text_type);
-    response_.body() = std::move(reply.text);
-  }
-  allow_.clear();
-  response_.keep_alive(keep_alive_ && !stopping_);
-  response_.prepare_payload();
-  if (head_) {
-    response_.body().clear();  // Content-Length still tells the size a GET would get
-  }
-  shared_->metrics.record(method_index_, response_.result_int());
-  spdlog::debug("{} -> {}", method_index_ < kMethodCount ? method_name(static_cast<Method>(method_index_))
-                                                        : std::string_view("unmatched route"),
+  response_ = render(std::move(reply), shape_, shape_.keep_alive && !stopping_);
+  shared_->metrics.record(shape_.method_index, response_.result_int());
+  spdlog::debug("{} -> {}",
+                shape_.method_index < kMethodCount
+                    ? method_name(static_cast<Method>(shape_.method_index))
+                    : std::string_view("unmatched route"),
                 response_.result_int());
   do_write();
 }

@@ -16,6 +16,7 @@
 #include "codec/codec.h"
 #include "core/registry.h"
 #include "http/api.h"
+#include "http/exchange.h"
 
 namespace peernet::http {
 
@@ -39,7 +40,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void shutdown();
 
  private:
-  using Request = boost::beast::http::request<boost::beast::http::string_body>;
+  using Request = HttpRequest;
 
   void do_read();
   void on_read(boost::beast::error_code ec, std::size_t bytes);
@@ -59,16 +60,11 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::beast::tcp_stream stream_;
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
-  boost::beast::http::response<boost::beast::http::string_body> response_;
+  HttpResponse response_;
   std::shared_ptr<ServerShared> shared_;
 
   // About the request being answered.
-  std::size_t method_index_ = 0;
-  unsigned version_ = 11;
-  bool keep_alive_ = true;
-  bool connect_style_ = false;
-  bool head_ = false;
-  codec::MediaType reply_type_;
+  ReplyShape shape_;
 
   // The long-poll in progress, if any.
   std::optional<Wait> wait_;
@@ -76,8 +72,6 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::asio::steady_timer wait_timer_;
   std::uint64_t wait_generation_ = 0;
 
-  /// The Allow header of a 405 being sent.
-  std::string allow_;
   bool writing_ = false;
   bool stopping_ = false;
   bool closed_ = false;
