@@ -18,6 +18,7 @@ enum class ErrorCode {
   kAlreadyExists,         // the id is taken (409)
   kPayloadTooLarge,       // the body is over the limit (413)
   kHeadersTooLarge,       // the header block is over the limit (431)
+  kUriTooLong,            // the request target is over the limit (414)
   kUnsupportedMediaType,  // the Content-Type is not JSON or protobuf (415)
   kInvalidValue,          // a field holds a value out of range or of the wrong form (422)
   kLimitExceeded,         // a configured limit was reached (429)

@@ -62,8 +62,9 @@ Status check_id(std::string_view field, std::string_view id, std::size_t max_len
     return ApiError::malformed(fmt::format("{}: required", field));
   }
   if (id.size() > max_length) {
-    return ApiError::invalid(fmt::format("{}: {} characters is longer than the limit of {}", field,
-                                         id.size(), max_length));
+    return ApiError::invalid(
+        fmt::format("{}: {} characters is longer than the limit of {} (max_id_length)", field,
+                    id.size(), max_length));
   }
   if (!is_valid_id(id, max_length)) {
     return ApiError::invalid(

@@ -22,8 +22,8 @@ google::protobuf::Timestamp to_timestamp(Clock::SystemTime t) {
 
 Status check_text(std::string_view field, std::string_view text, std::size_t max_bytes) {
   if (text.size() > max_bytes) {
-    return ApiError::invalid(
-        fmt::format("{}: {} bytes is over the limit of {}", field, text.size(), max_bytes));
+    return ApiError::invalid(fmt::format("{}: {} bytes is over the limit of {} (max_text_bytes)",
+                                         field, text.size(), max_bytes));
   }
   return ok_status();
 }
@@ -170,8 +170,9 @@ Status MemoryRegistry::check_service(std::string_view field, const Service& serv
     }
   }
   if (const auto size = service.ByteSizeLong(); size > limits_.max_service_bytes) {
-    return ApiError::invalid(fmt::format("{}: {} bytes encoded is over the limit of {}", field,
-                                         size, limits_.max_service_bytes));
+    return ApiError::invalid(
+        fmt::format("{}: {} bytes encoded is over the limit of {} (max_service_bytes)", field, size,
+                    limits_.max_service_bytes));
   }
   return ok_status();
 }
@@ -180,15 +181,17 @@ Status MemoryRegistry::check_candidates(
     std::string_view field, const google::protobuf::RepeatedPtrField<IceCandidate>& candidates,
     std::size_t already) const {
   if (already + candidates.size() > limits_.max_candidates_per_side) {
-    return ApiError::limit(fmt::format("{}: more than {} ICE candidates for one side of a knock",
-                                       field, limits_.max_candidates_per_side));
+    return ApiError::limit(fmt::format(
+        "{}: more than {} ICE candidates for one side of a knock (max_candidates_per_side)", field,
+        limits_.max_candidates_per_side));
   }
   for (int i = 0; i < candidates.size(); ++i) {
     const auto& c = candidates[i];
     const auto size = c.candidate().size() + c.sdp_mid().size() + c.username_fragment().size();
     if (size > limits_.max_candidate_bytes) {
-      return ApiError::invalid(fmt::format("{}[{}]: {} bytes is over the limit of {}", field, i,
-                                           size, limits_.max_candidate_bytes));
+      return ApiError::invalid(
+          fmt::format("{}[{}]: {} bytes is over the limit of {} (max_candidate_bytes)", field, i,
+                      size, limits_.max_candidate_bytes));
     }
   }
   return ok_status();
@@ -323,8 +326,9 @@ Result<Registered> MemoryRegistry::register_server(const Server& server, std::st
     }
   }
   if (static_cast<std::size_t>(server.services_size()) > limits_.max_services_per_server) {
-    return ApiError::limit(fmt::format("server.services: {} services is over the limit of {}",
-                                       server.services_size(), limits_.max_services_per_server));
+    return ApiError::limit(fmt::format(
+        "server.services: {} services is over the limit of {} (max_services_per_server)",
+        server.services_size(), limits_.max_services_per_server));
   }
   std::set<std::string_view> protocols;
   for (int i = 0; i < server.services_size(); ++i) {
@@ -592,8 +596,9 @@ Result<CreateKnockResponse> MemoryRegistry::create_knock(std::string_view server
     return ApiError::malformed("knock.offer: required (the connecting side's SDP offer)");
   }
   if (knock.offer().size() > limits_.max_sdp_bytes) {
-    return ApiError::invalid(fmt::format("knock.offer: {} bytes is over the SDP limit of {}",
-                                         knock.offer().size(), limits_.max_sdp_bytes));
+    return ApiError::invalid(
+        fmt::format("knock.offer: {} bytes is over the SDP limit of {} (max_sdp_bytes)",
+                    knock.offer().size(), limits_.max_sdp_bytes));
   }
   if (knock.has_answer() || knock.server_ice_candidates_size() > 0) {
     return ApiError::invalid(
@@ -700,8 +705,9 @@ Result<KnockUpdate> MemoryRegistry::update_knock(std::string_view id, std::strin
     return ApiError::invalid("answer: must not be empty (the serving side's SDP answer)");
   }
   if (update.answer().size() > limits_.max_sdp_bytes) {
-    return ApiError::invalid(fmt::format("answer: {} bytes is over the SDP limit of {}",
-                                         update.answer().size(), limits_.max_sdp_bytes));
+    return ApiError::invalid(
+        fmt::format("answer: {} bytes is over the SDP limit of {} (max_sdp_bytes)",
+                    update.answer().size(), limits_.max_sdp_bytes));
   }
   if (auto s = check_text("reason", update.reason(), limits_.max_text_bytes); !s) {
     return s.error();

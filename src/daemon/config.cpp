@@ -20,7 +20,8 @@ namespace {
 struct Option {
   std::string_view name;
   std::string_view help;
-  std::variant<std::string*, std::uint16_t*, unsigned*, std::size_t*, std::chrono::seconds*> target;
+  std::variant<std::string*, std::uint16_t*, unsigned*, std::size_t*, std::chrono::seconds*, bool*>
+      target;
 };
 
 std::vector<Option> options(Config& c) {
@@ -40,6 +41,14 @@ std::vector<Option> options(Config& c) {
       {"write_timeout", "seconds to send a response", &h.write_timeout},
       {"max_wait", "longest long-poll in seconds (longer waits are cut)", &h.max_wait},
       {"max_connections", "open connections at once", &h.max_connections},
+      {"max_connections_per_client", "open connections from one client address",
+       &h.max_connections_per_client},
+      {"requests_per_second", "requests a second from one client address, on average (0: no limit)",
+       &h.requests_per_second},
+      {"request_burst", "requests from one client address in a burst", &h.request_burst},
+      {"limit_loopback", "apply the per-client limits to loopback clients too", &h.limit_loopback},
+      {"max_target_bytes", "longest request target (path and query)", &h.max_target_bytes},
+      {"max_waiters", "long-polls waiting at once", &h.max_waiters},
       {"default_room", "room of servers that name none (empty: rooms are required)",
        &r.default_room},
       {"server_ttl", "seconds a server lives without polling, unless it asks otherwise",
@@ -84,6 +93,15 @@ std::optional<std::string> assign(const Option& option, std::string_view text) {
         if constexpr (std::is_same_v<T, std::string>) {
           *target = std::string(text);
           return std::nullopt;
+        } else if constexpr (std::is_same_v<T, bool>) {
+          if (text == "true" || text == "1") {
+            *target = true;
+          } else if (text == "false" || text == "0") {
+            *target = false;
+          } else {
+            return fmt::format("{}: '{}' is not true or false", option.name, text);
+          }
+          return std::nullopt;
         } else if constexpr (std::is_same_v<T, std::chrono::seconds>) {
           std::uint32_t seconds = 0;
           auto error = parse_int(option.name, text, seconds);
@@ -111,6 +129,8 @@ std::string current(const Option& option) {
             quoted += c;
           }
           return quoted + '"';
+        } else if constexpr (std::is_same_v<T, bool>) {
+          return *target ? "true" : "false";
         } else if constexpr (std::is_same_v<T, std::chrono::seconds>) {
           return std::to_string(target->count());
         } else {
@@ -143,8 +163,13 @@ std::optional<std::string> load_file(const std::string& path, Config& config) {
       text = s->get();
     } else if (const auto* i = node.as_integer()) {
       text = std::to_string(i->get());
+    } else if (const auto* b = node.as_boolean();
+               b != nullptr && std::holds_alternative<bool*>(it->target)) {
+      text = b->get() ? "true" : "false";
     } else {
-      return fmt::format("{}: option '{}' must be a string or a whole number", path, key.str());
+      return fmt::format(
+          "{}: option '{}' must be a string, a whole number or (for switches) true or false", path,
+          key.str());
     }
     if (auto error = assign(*it, text)) {
       return fmt::format("{}: {}", path, *error);

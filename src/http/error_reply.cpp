@@ -29,6 +29,8 @@ unsigned http_status(ErrorCode code) {
       return 429;
     case ErrorCode::kHeadersTooLarge:
       return 431;
+    case ErrorCode::kUriTooLong:
+      return 414;
     case ErrorCode::kUnavailable:
       return 503;
     case ErrorCode::kInternal:
@@ -53,6 +55,7 @@ std::string_view connect_code(ErrorCode code) {
       return "already_exists";
     case ErrorCode::kPayloadTooLarge:
     case ErrorCode::kHeadersTooLarge:
+    case ErrorCode::kUriTooLong:
     case ErrorCode::kLimitExceeded:
       return "resource_exhausted";
     case ErrorCode::kUnavailable:

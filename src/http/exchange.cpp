@@ -60,6 +60,12 @@ Outcome answer(const HttpRequest& request, ServerShared& shared, ReplyShape& sha
   shape.keep_alive = request.keep_alive();
   shape.head = request.method() == bhttp::verb::head;
 
+  if (request.target().size() > shared.limits.max_target_bytes) {
+    return Reply::failure({core::ErrorCode::kUriTooLong,
+                           fmt::format("request target: {} bytes is over the limit of {} "
+                                       "(max_target_bytes)",
+                                       request.target().size(), shared.limits.max_target_bytes)});
+  }
   auto route = http::route(request.method_string(), request.target());
   if (!route) {
     if (route.error().code == core::ErrorCode::kMethodNotAllowed) {

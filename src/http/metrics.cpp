@@ -47,6 +47,9 @@ std::string Metrics::render(const core::RegistryStats& stats) const {
         connections_.load(std::memory_order_relaxed));
   gauge("peernetd_connections_accepted_total", "Client connections accepted.", "counter",
         accepted_.load());
+  gauge("peernetd_connections_refused_total",
+        "Connections closed at once: over max_connections or max_connections_per_client.",
+        "counter", refused_.load());
   gauge("peernetd_long_polls", "Requests waiting in a long-poll.", "gauge",
         polls_.load(std::memory_order_relaxed));
   gauge("peernetd_rooms", "Rooms held.", "gauge", stats.rooms);

@@ -1,13 +1,18 @@
 #include "http/server.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <sstream>
 #include <vector>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/http/write.hpp>
 
+#include "http/exchange.h"
 #include "http/session.h"
 
 namespace peernet::http {
@@ -16,8 +21,44 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 
 namespace {
+
+using core::ApiError;
+
 constexpr std::chrono::milliseconds kAcceptBackoff{100};
+
+/// The key of the per-client limits for a connection: its address, IPv4 clients of a dual-stack
+/// socket written as IPv4; empty when the limits do not apply (loopback, unless asked).
+std::string client_key(const tcp::socket& socket, bool limit_loopback) {
+  boost::system::error_code ec;
+  auto address = socket.remote_endpoint(ec).address();
+  if (ec) {
+    return {};
+  }
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+  }
+  if (address.is_loopback() && !limit_loopback) {
+    return {};
+  }
+  return address.to_string();
+}
+
 }  // namespace
+
+void HttpServer::refuse(tcp::socket& socket, const core::ApiError& error) {
+  shared_->metrics.refused();
+  // A best-effort answer on a fresh socket, without waiting: it fits in the socket's buffer.
+  ReplyShape shape;
+  shape.keep_alive = false;
+  HttpResponse response = render(Reply::failure(error), shape, false);
+  std::ostringstream text;
+  text << response;
+  boost::system::error_code ec;
+  socket.non_blocking(true, ec);
+  asio::write(socket, asio::buffer(text.str()), ec);
+  socket.shutdown(tcp::socket::shutdown_both, ec);
+  socket.close(ec);
+}
 
 void ServerShared::forget(const Session* session) {
   std::lock_guard lock(mutex);
@@ -96,15 +137,27 @@ void HttpServer::on_accept(boost::system::error_code ec, tcp::socket socket) {
   if (session_count() >= shared_->limits.max_connections) {
     spdlog::warn("refusing a connection: {} open, the limit (max_connections)",
                  shared_->limits.max_connections);
-    boost::system::error_code ignored;
-    socket.close(ignored);
-  } else {
-    auto session = std::make_shared<Session>(std::move(socket), shared_);
-    if (!shared_->adopt(session)) {
-      return;
-    }
-    session->start();
+    refuse(socket, {core::ErrorCode::kUnavailable,
+                    fmt::format("peernetd has {} connections open, its limit (max_connections)",
+                                shared_->limits.max_connections),
+                    std::chrono::seconds{1}});
+    do_accept();
+    return;
   }
+  std::string client = client_key(socket, shared_->limits.limit_loopback);
+  if (!client.empty() && !shared_->clients.connect(client, std::chrono::steady_clock::now())) {
+    refuse(socket,
+           ApiError::limit(fmt::format("{} connections from your address are open, the limit "
+                                       "(max_connections_per_client)",
+                                       shared_->limits.max_connections_per_client)));
+    do_accept();
+    return;
+  }
+  auto session = std::make_shared<Session>(std::move(socket), shared_, std::move(client));
+  if (!shared_->adopt(session)) {
+    return;
+  }
+  session->start();
   do_accept();
 }
 

@@ -16,6 +16,7 @@
 
 #include "core/registry.h"
 #include "http/api.h"
+#include "http/client_limits.h"
 #include "http/metrics.h"
 
 namespace peernet::http {
@@ -24,8 +25,11 @@ namespace peernet::http {
 struct HttpLimits {
   std::size_t max_body_bytes = 262'144;
   std::size_t max_header_bytes = 16'384;
-  /// Time to receive one whole request once its first byte arrived.
-  std::chrono::seconds request_timeout{30};
+  /// Time to receive one whole request once its first byte arrived: a client trickling bytes
+  /// (slowloris) is dropped after it.
+  std::chrono::seconds request_timeout{10};
+  /// Longest request target (path and query).
+  std::size_t max_target_bytes = 2048;
   /// Time a kept-alive connection may sit idle between requests.
   std::chrono::seconds idle_timeout{60};
   /// Time to send one response.
@@ -34,6 +38,17 @@ struct HttpLimits {
   std::chrono::seconds max_wait{30};
   /// Open connections at once; more are accepted and closed at once.
   std::size_t max_connections = 10'000;
+  /// Open connections from one client address.
+  std::size_t max_connections_per_client = 64;
+  /// Requests per second from one client address, on average (0: no limit) ...
+  std::size_t requests_per_second = 100;
+  /// ... and in a burst.
+  std::size_t request_burst = 200;
+  /// Long-polls waiting at once, in the whole daemon.
+  std::size_t max_waiters = 10'000;
+  /// Whether the per-client limits apply to loopback clients too (local programs, a local
+  /// reverse proxy, the tests).
+  bool limit_loopback = false;
 };
 
 class Session;
@@ -42,7 +57,11 @@ class Session;
 /// destroyed late (with its io_context) never outlives it.
 struct ServerShared {
   ServerShared(core::Registry& registry, const HttpLimits& http_limits)
-      : limits(http_limits), context{registry, http_limits.max_wait} {}
+      : limits(http_limits),
+        context{registry, http_limits.max_wait},
+        clients(http_limits.max_connections_per_client,
+                static_cast<double>(http_limits.requests_per_second),
+                static_cast<double>(http_limits.request_burst)) {}
 
   void forget(const Session* session);
   /// False once stopping: a new session must close at once.
@@ -51,6 +70,7 @@ struct ServerShared {
   const HttpLimits limits;
   Context context;
   Metrics metrics;
+  ClientLimits clients;
 
   mutable std::mutex mutex;
   std::atomic<bool> stopping{false};
@@ -82,6 +102,8 @@ class HttpServer {
  private:
   void do_accept();
   void on_accept(boost::system::error_code ec, boost::asio::ip::tcp::socket socket);
+  /// Answers a connection the daemon will not serve with `error`, then closes it.
+  void refuse(boost::asio::ip::tcp::socket& socket, const core::ApiError& error);
 
   boost::asio::io_context& io_;
   std::shared_ptr<ServerShared> shared_;

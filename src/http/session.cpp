@@ -27,12 +27,19 @@ constexpr std::size_t kFirstRead = 4096;
 
 }  // namespace
 
-Session::Session(asio::ip::tcp::socket&& socket, std::shared_ptr<ServerShared> shared)
-    : stream_(std::move(socket)), shared_(std::move(shared)), wait_timer_(stream_.get_executor()) {
+Session::Session(asio::ip::tcp::socket&& socket, std::shared_ptr<ServerShared> shared,
+                 std::string client)
+    : stream_(std::move(socket)),
+      shared_(std::move(shared)),
+      client_(std::move(client)),
+      wait_timer_(stream_.get_executor()) {
   shared_->metrics.connection_opened();
 }
 
 Session::~Session() {
+  if (!client_.empty()) {
+    shared_->clients.disconnect(client_, std::chrono::steady_clock::now());
+  }
   shared_->metrics.connection_closed();
   shared_->forget(this);
 }
@@ -116,7 +123,25 @@ void Session::on_read(beast::error_code ec, std::size_t /*bytes*/) {
   process(parser_->get());
 }
 
-void Session::process(Request& request) { dispatch_outcome(answer(request, *shared_, shape_)); }
+void Session::process(Request& request) {
+  if (!client_.empty()) {
+    const auto wait = shared_->clients.take(client_, std::chrono::steady_clock::now());
+    if (wait.count() > 0) {
+      shape_ = ReplyShape{};
+      shape_.version = request.version();
+      shape_.keep_alive = request.keep_alive();
+      const auto& limits = shared_->limits;
+      send_error(ApiError::limit(
+                     fmt::format("too many requests from your address: over {} a second, {} at "
+                                 "once (requests_per_second, request_burst)",
+                                 limits.requests_per_second, limits.request_burst),
+                     std::chrono::ceil<std::chrono::seconds>(wait)),
+                 false);
+      return;
+    }
+  }
+  dispatch_outcome(answer(request, *shared_, shape_));
+}
 
 void Session::dispatch_outcome(Outcome outcome) {
   if (auto* reply = std::get_if<Reply>(&outcome)) {
@@ -128,9 +153,15 @@ void Session::dispatch_outcome(Outcome outcome) {
 
 void Session::begin_wait(Wait wait, bool first) {
   if (first) {
+    if (!shared_->metrics.poll_started(shared_->limits.max_waiters)) {
+      send_error(ApiError::limit(fmt::format("{} long-polls are waiting, the daemon's limit "
+                                             "(max_waiters); poll again shortly",
+                                             shared_->limits.max_waiters)),
+                 false);
+      return;
+    }
     ++wait_generation_;
     wait_.emplace(std::move(wait));
-    shared_->metrics.poll_started();
     // While parked, only the wait's own timer runs; the stream's deadline is for I/O.
     stream_.expires_never();
     wait_timer_.expires_after(wait_->duration);

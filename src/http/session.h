@@ -28,7 +28,9 @@ struct ServerShared;
 /// frees what it held at once. Everything runs on the session's strand.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(boost::asio::ip::tcp::socket&& socket, std::shared_ptr<ServerShared> shared);
+  /// `client` is the key of the per-client limits, empty when they do not apply.
+  Session(boost::asio::ip::tcp::socket&& socket, std::shared_ptr<ServerShared> shared,
+          std::string client);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -62,6 +64,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   HttpResponse response_;
   std::shared_ptr<ServerShared> shared_;
+  const std::string client_;
 
   // About the request being answered.
   ReplyShape shape_;
