@@ -1,3 +1,4 @@
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -19,6 +20,8 @@ int main(int argc, char** argv) {
         invocation.config.log_level.c_str());
     return 2;
   }
+  // Logs go to stderr (the journal under systemd); stdout stays free for --print-config and such.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("peernetd"));
   spdlog::set_level(level);
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
   return peernet::daemon::run(invocation.config);

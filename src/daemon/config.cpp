@@ -12,6 +12,7 @@
 #include <toml++/toml.h>
 
 #include "daemon/version.h"
+#include "http/tls.h"
 
 namespace peernet::daemon {
 namespace {
@@ -34,6 +35,12 @@ std::vector<Option> options(Config& c) {
       {"threads", "event-loop threads (0: one per core)", &c.threads},
       {"log_level", "trace, debug, info, warn, error, critical or off", &c.log_level},
       {"drain_timeout", "seconds SIGTERM waits for in-flight requests", &c.drain_timeout},
+      {"tls_mode", "off, optional (HTTPS and HTTP on the same port) or required (HTTPS only)",
+       &c.tls_mode},
+      {"tls_certificate", "PEM certificate chain (empty: a self-signed one, generated and kept)",
+       &c.tls_certificate},
+      {"tls_private_key", "PEM private key of tls_certificate", &c.tls_private_key},
+      {"state_directory", "where the generated certificate is kept", &c.state_directory},
       {"max_body_bytes", "largest request body", &h.max_body_bytes},
       {"max_header_bytes", "largest request header block", &h.max_header_bytes},
       {"request_timeout", "seconds to receive a whole request", &h.request_timeout},
@@ -221,8 +228,10 @@ Invocation parse_command_line(int argc, const char* const* argv) {
   std::vector<std::string> flag_values(all.size());
   std::vector<CLI::Option*> flags;
   for (std::size_t i = 0; i < all.size(); ++i) {
+    // The last of repeated flags wins, as in most command lines (scripts append overrides).
     flags.push_back(app.add_option(flag_of(all[i].name), flag_values[i],
-                                   fmt::format("{} (default {})", all[i].help, current(all[i]))));
+                                   fmt::format("{} (default {})", all[i].help, current(all[i])))
+                        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast));
   }
   try {
     app.parse(argc, argv);
@@ -250,6 +259,12 @@ Invocation parse_command_line(int argc, const char* const* argv) {
         return result;
       }
     }
+  }
+  if (!http::parse_tls_mode(result.config.tls_mode)) {
+    result.output = fmt::format("peernetd: tls_mode: '{}' is not off, optional or required\n",
+                                result.config.tls_mode);
+    result.exit_code = 2;
+    return result;
   }
   const auto& reg = result.config.registry;
   if (reg.server_ttl_min > reg.server_ttl_default || reg.server_ttl_default > reg.server_ttl_max) {

@@ -27,6 +27,15 @@ struct Config {
   /// How long SIGTERM waits for in-flight requests before exiting anyway.
   std::chrono::seconds drain_timeout{5};
 
+  /// "off", "optional" (HTTPS and HTTP on the same port) or "required" (HTTPS only).
+  std::string tls_mode = "off";
+  /// PEM certificate chain and private key; both empty: a self-signed pair kept in
+  /// <state_directory>/tls/, made on first start.
+  std::string tls_certificate;
+  std::string tls_private_key;
+  /// Where peernetd keeps what must survive a restart (the generated certificate).
+  std::string state_directory = "/var/lib/peernet";
+
   http::HttpLimits http;
   core::RegistryLimits registry;
 };

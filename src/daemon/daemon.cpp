@@ -78,10 +78,25 @@ int run(const Config& config) {
   core::SystemClock clock;
   core::MemoryRegistry registry(clock, config.registry);
 
+  std::shared_ptr<asio::ssl::context> tls;
+  const auto tls_mode = http::parse_tls_mode(config.tls_mode).value_or(http::TlsMode::kOff);
+  if (tls_mode != http::TlsMode::kOff) {
+    auto setup =
+        http::setup_tls(config.tls_certificate, config.tls_private_key, config.state_directory);
+    if (!setup) {
+      spdlog::error("TLS: {}", setup.error().message);
+      return 1;
+    }
+    spdlog::info("TLS {} with {} certificate {}; SHA-256 fingerprint {}", config.tls_mode,
+                 setup->generated ? "a newly generated self-signed" : "the",
+                 setup->certificate_path, setup->fingerprint);
+    tls = std::move(setup->context);
+  }
+
   const unsigned threads =
       config.threads != 0 ? config.threads : std::max(1U, std::thread::hardware_concurrency());
   asio::io_context io(static_cast<int>(threads));
-  http::HttpServer server(io, registry, config.http);
+  http::HttpServer server(io, registry, config.http, tls_mode, std::move(tls));
   ExpiryTimer expiry(io, registry, clock);
 
   ec = server.listen(tcp::endpoint(address, config.port));
@@ -93,11 +108,6 @@ int run(const Config& config) {
     spdlog::error("cannot listen on [{}]:{}: {}", config.listen, config.port, ec.message());
     return 1;
   }
-  if (!config.port_file.empty() && !write_port_file(config.port_file, server.port())) {
-    spdlog::error("cannot write the port file {}", config.port_file);
-    return 1;
-  }
-
   asio::signal_set signals(io, SIGINT, SIGTERM);
   asio::steady_timer drain_timer(io);
   signals.async_wait([&](boost::system::error_code error, int signal) {
@@ -119,6 +129,12 @@ int run(const Config& config) {
     drain(drain_timer, server, signals, io,
           std::chrono::steady_clock::now() + config.drain_timeout);
   });
+
+  // Written only once the signal handlers are in place: whoever reads the port may signal at once.
+  if (!config.port_file.empty() && !write_port_file(config.port_file, server.port())) {
+    spdlog::error("cannot write the port file {}", config.port_file);
+    return 1;
+  }
 
   server.start();
   expiry.start();

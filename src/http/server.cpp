@@ -10,6 +10,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/http/write.hpp>
 
 #include "http/exchange.h"
@@ -18,6 +19,7 @@
 namespace peernet::http {
 
 namespace asio = boost::asio;
+namespace beast = boost::beast;
 using asio::ip::tcp;
 
 namespace {
@@ -43,10 +45,69 @@ std::string client_key(const tcp::socket& socket, bool limit_loopback) {
   return address.to_string();
 }
 
+/// Creates a session of type `S` on `stream` and starts it, unless the server is stopping.
+template <class S, class Stream>
+void start_session(const std::shared_ptr<ServerShared>& shared, Stream&& stream, std::string client,
+                   beast::flat_buffer buffer) {
+  auto session = std::make_shared<S>(std::forward<Stream>(stream), shared, std::move(client),
+                                     std::move(buffer));
+  if (shared->adopt(session)) {
+    session->start();
+  }
+}
+
+/// Reads the first bytes of a connection to tell TLS from plain HTTP, then hands it to the
+/// right session. Its time is bounded by idle_timeout; a connection it drops is uncounted.
+class Detector : public std::enable_shared_from_this<Detector> {
+ public:
+  Detector(tcp::socket&& socket, std::shared_ptr<ServerShared> shared, std::string client)
+      : stream_(std::move(socket)), shared_(std::move(shared)), client_(std::move(client)) {}
+  Detector(const Detector&) = delete;
+  Detector& operator=(const Detector&) = delete;
+  ~Detector() {
+    if (!client_.empty()) {
+      shared_->clients.disconnect(client_, std::chrono::steady_clock::now());
+    }
+  }
+
+  void run() {
+    stream_.expires_after(shared_->limits.idle_timeout);
+    beast::async_detect_ssl(
+        stream_, buffer_,
+        [self = shared_from_this()](beast::error_code ec, bool tls) { self->on_detect(ec, tls); });
+  }
+
+ private:
+  void on_detect(beast::error_code ec, bool tls) {
+    if (ec) {
+      return;  // closed or silent: nothing to serve
+    }
+    if (tls) {
+      start_session<TlsSession>(
+          shared_, beast::ssl_stream<beast::tcp_stream>(std::move(stream_), *shared_->tls),
+          std::exchange(client_, {}), std::move(buffer_));
+      return;
+    }
+    if (shared_->tls_mode == TlsMode::kRequired) {
+      shared_->refuse(stream_.socket(),
+                      ApiError::malformed("this peernetd takes HTTPS only: use https:// (tls_mode "
+                                          "is required)"));
+      return;
+    }
+    start_session<PlainSession>(shared_, std::move(stream_), std::exchange(client_, {}),
+                                std::move(buffer_));
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::shared_ptr<ServerShared> shared_;
+  std::string client_;
+};
+
 }  // namespace
 
-void HttpServer::refuse(tcp::socket& socket, const core::ApiError& error) {
-  shared_->metrics.refused();
+void ServerShared::refuse(tcp::socket& socket, const core::ApiError& error) {
+  metrics.refused();
   // A best-effort answer on a fresh socket, without waiting: it fits in the socket's buffer.
   ReplyShape shape;
   shape.keep_alive = false;
@@ -74,11 +135,15 @@ bool ServerShared::adopt(const std::shared_ptr<Session>& session) {
   return true;
 }
 
-HttpServer::HttpServer(asio::io_context& io, core::Registry& registry, HttpLimits limits)
+HttpServer::HttpServer(asio::io_context& io, core::Registry& registry, HttpLimits limits,
+                       TlsMode tls_mode, std::shared_ptr<asio::ssl::context> tls)
     : io_(io),
       shared_(std::make_shared<ServerShared>(registry, limits)),
       acceptor_(asio::make_strand(io)),
-      accept_backoff_(acceptor_.get_executor()) {}
+      accept_backoff_(acceptor_.get_executor()) {
+  shared_->tls_mode = tls == nullptr ? TlsMode::kOff : tls_mode;
+  shared_->tls = std::move(tls);
+}
 
 HttpServer::~HttpServer() = default;
 
@@ -137,27 +202,29 @@ void HttpServer::on_accept(boost::system::error_code ec, tcp::socket socket) {
   if (session_count() >= shared_->limits.max_connections) {
     spdlog::warn("refusing a connection: {} open, the limit (max_connections)",
                  shared_->limits.max_connections);
-    refuse(socket, {core::ErrorCode::kUnavailable,
-                    fmt::format("peernetd has {} connections open, its limit (max_connections)",
-                                shared_->limits.max_connections),
-                    std::chrono::seconds{1}});
+    shared_->refuse(socket,
+                    {core::ErrorCode::kUnavailable,
+                     fmt::format("peernetd has {} connections open, its limit (max_connections)",
+                                 shared_->limits.max_connections),
+                     std::chrono::seconds{1}});
     do_accept();
     return;
   }
   std::string client = client_key(socket, shared_->limits.limit_loopback);
   if (!client.empty() && !shared_->clients.connect(client, std::chrono::steady_clock::now())) {
-    refuse(socket,
-           ApiError::limit(fmt::format("{} connections from your address are open, the limit "
-                                       "(max_connections_per_client)",
-                                       shared_->limits.max_connections_per_client)));
+    shared_->refuse(
+        socket, ApiError::limit(fmt::format("{} connections from your address are open, the limit "
+                                            "(max_connections_per_client)",
+                                            shared_->limits.max_connections_per_client)));
     do_accept();
     return;
   }
-  auto session = std::make_shared<Session>(std::move(socket), shared_, std::move(client));
-  if (!shared_->adopt(session)) {
-    return;
+  if (shared_->tls_mode == TlsMode::kOff) {
+    start_session<PlainSession>(shared_, beast::tcp_stream(std::move(socket)), std::move(client),
+                                {});
+  } else {
+    std::make_shared<Detector>(std::move(socket), shared_, std::move(client))->run();
   }
-  session->start();
   do_accept();
 }
 

@@ -18,6 +18,7 @@
 #include "http/api.h"
 #include "http/client_limits.h"
 #include "http/metrics.h"
+#include "http/tls.h"
 
 namespace peernet::http {
 
@@ -64,6 +65,8 @@ struct ServerShared {
                 static_cast<double>(http_limits.request_burst)) {}
 
   void forget(const Session* session);
+  /// Answers a connection the daemon will not serve with `error`, then closes it.
+  void refuse(boost::asio::ip::tcp::socket& socket, const core::ApiError& error);
   /// False once stopping: a new session must close at once.
   bool adopt(const std::shared_ptr<Session>& session);
 
@@ -71,6 +74,8 @@ struct ServerShared {
   Context context;
   Metrics metrics;
   ClientLimits clients;
+  TlsMode tls_mode = TlsMode::kOff;
+  std::shared_ptr<boost::asio::ssl::context> tls;
 
   mutable std::mutex mutex;
   std::atomic<bool> stopping{false};
@@ -82,7 +87,10 @@ struct ServerShared {
 /// closes idle connections.
 class HttpServer {
  public:
-  HttpServer(boost::asio::io_context& io, core::Registry& registry, HttpLimits limits);
+  /// `tls` is the server context when `tls_mode` is not kOff.
+  HttpServer(boost::asio::io_context& io, core::Registry& registry, HttpLimits limits,
+             TlsMode tls_mode = TlsMode::kOff,
+             std::shared_ptr<boost::asio::ssl::context> tls = nullptr);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -102,8 +110,6 @@ class HttpServer {
  private:
   void do_accept();
   void on_accept(boost::system::error_code ec, boost::asio::ip::tcp::socket socket);
-  /// Answers a connection the daemon will not serve with `error`, then closes it.
-  void refuse(boost::asio::ip::tcp::socket& socket, const core::ApiError& error);
 
   boost::asio::io_context& io_;
   std::shared_ptr<ServerShared> shared_;

@@ -8,6 +8,7 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/stream_base.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
@@ -27,16 +28,19 @@ constexpr std::size_t kFirstRead = 4096;
 
 }  // namespace
 
-Session::Session(asio::ip::tcp::socket&& socket, std::shared_ptr<ServerShared> shared,
-                 std::string client)
-    : stream_(std::move(socket)),
+template <class Stream>
+HttpSession<Stream>::HttpSession(Stream&& stream, std::shared_ptr<ServerShared> shared,
+                                 std::string client, beast::flat_buffer buffer)
+    : stream_(std::move(stream)),
+      buffer_(std::move(buffer)),
       shared_(std::move(shared)),
       client_(std::move(client)),
       wait_timer_(stream_.get_executor()) {
   shared_->metrics.connection_opened();
 }
 
-Session::~Session() {
+template <class Stream>
+HttpSession<Stream>::~HttpSession() {
   if (!client_.empty()) {
     shared_->clients.disconnect(client_, std::chrono::steady_clock::now());
   }
@@ -44,11 +48,32 @@ Session::~Session() {
   shared_->forget(this);
 }
 
-void Session::start() {
-  asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
+template <class Stream>
+void HttpSession<Stream>::start() {
+  asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+    if constexpr (kTls) {
+      // The detector has read the start of the ClientHello: the handshake goes on from there.
+      self->tcp().expires_after(self->shared_->limits.request_timeout);
+      // Beast 1.81 constrains this handler by the unbuffered signature, void(error_code), while
+      // it calls it with (error_code, bytes used): a variadic lambda fits both.
+      self->stream_.async_handshake(asio::ssl::stream_base::server, self->buffer_.data(),
+                                    [self](beast::error_code ec, auto... used) {
+                                      if (ec) {
+                                        spdlog::debug("TLS handshake failed: {}", ec.message());
+                                        self->close();
+                                        return;
+                                      }
+                                      self->buffer_.consume((std::size_t{0} + ... + used));
+                                      self->do_read();
+                                    });
+    } else {
+      self->do_read();
+    }
+  });
 }
 
-void Session::shutdown() {
+template <class Stream>
+void HttpSession<Stream>::shutdown() {
   stopping_ = true;
   if (wait_) {
     end_wait();
@@ -60,7 +85,8 @@ void Session::shutdown() {
   }
 }
 
-void Session::do_read() {
+template <class Stream>
+void HttpSession<Stream>::do_read() {
   if (stopping_ || closed_) {
     close();
     return;
@@ -70,28 +96,30 @@ void Session::do_read() {
   parser_->header_limit(static_cast<std::uint32_t>(shared_->limits.max_header_bytes));
   auto read_request = [this] {
     // From the first byte on, the whole request must arrive within request_timeout.
-    stream_.expires_after(shared_->limits.request_timeout);
+    tcp().expires_after(shared_->limits.request_timeout);
     bhttp::async_read(stream_, buffer_, *parser_,
-                      beast::bind_front_handler(&Session::on_read, shared_from_this()));
+                      beast::bind_front_handler(&HttpSession::on_read, this->shared_from_this()));
   };
   if (buffer_.size() > 0) {
     read_request();
     return;
   }
   // An idle kept-alive connection may wait idle_timeout for its next request.
-  stream_.expires_after(shared_->limits.idle_timeout);
-  stream_.async_read_some(buffer_.prepare(kFirstRead), [self = shared_from_this(), read_request](
-                                                           beast::error_code ec, std::size_t n) {
-    self->buffer_.commit(n);
-    if (ec) {
-      self->on_read(ec, 0);
-      return;
-    }
-    read_request();
-  });
+  tcp().expires_after(shared_->limits.idle_timeout);
+  stream_.async_read_some(
+      buffer_.prepare(kFirstRead),
+      [self = this->shared_from_this(), read_request](beast::error_code ec, std::size_t n) {
+        self->buffer_.commit(n);
+        if (ec) {
+          self->on_read(ec, 0);
+          return;
+        }
+        read_request();
+      });
 }
 
-void Session::on_read(beast::error_code ec, std::size_t /*bytes*/) {
+template <class Stream>
+void HttpSession<Stream>::on_read(beast::error_code ec, std::size_t /*bytes*/) {
   if (ec == bhttp::error::end_of_stream || ec == asio::error::eof || ec == beast::error::timeout ||
       ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
     close();
@@ -123,7 +151,8 @@ void Session::on_read(beast::error_code ec, std::size_t /*bytes*/) {
   process(parser_->get());
 }
 
-void Session::process(Request& request) {
+template <class Stream>
+void HttpSession<Stream>::process(HttpRequest& request) {
   if (!client_.empty()) {
     const auto wait = shared_->clients.take(client_, std::chrono::steady_clock::now());
     if (wait.count() > 0) {
@@ -143,7 +172,8 @@ void Session::process(Request& request) {
   dispatch_outcome(answer(request, *shared_, shape_));
 }
 
-void Session::dispatch_outcome(Outcome outcome) {
+template <class Stream>
+void HttpSession<Stream>::dispatch_outcome(Outcome outcome) {
   if (auto* reply = std::get_if<Reply>(&outcome)) {
     send(std::move(*reply));
   } else {
@@ -151,7 +181,8 @@ void Session::dispatch_outcome(Outcome outcome) {
   }
 }
 
-void Session::begin_wait(Wait wait, bool first) {
+template <class Stream>
+void HttpSession<Stream>::begin_wait(Wait wait, bool first) {
   if (first) {
     if (!shared_->metrics.poll_started(shared_->limits.max_waiters)) {
       send_error(ApiError::limit(fmt::format("{} long-polls are waiting, the daemon's limit "
@@ -163,16 +194,16 @@ void Session::begin_wait(Wait wait, bool first) {
     ++wait_generation_;
     wait_.emplace(std::move(wait));
     // While parked, only the wait's own timer runs; the stream's deadline is for I/O.
-    stream_.expires_never();
+    tcp().expires_never();
     wait_timer_.expires_after(wait_->duration);
-    wait_timer_.async_wait([self = shared_from_this(), generation = wait_generation_](
+    wait_timer_.async_wait([self = this->shared_from_this(), generation = wait_generation_](
                                beast::error_code ec) { self->on_wait_timer(ec, generation); });
     watch_peer(wait_generation_);
   } else {
     wait_->subscribe = std::move(wait.subscribe);
     wait_->resume = std::move(wait.resume);
   }
-  auto waker = [weak = weak_from_this(), executor = stream_.get_executor(),
+  auto waker = [weak = this->weak_from_this(), executor = stream_.get_executor(),
                 generation = wait_generation_] {
     asio::post(executor, [weak, generation] {
       if (auto self = weak.lock()) {
@@ -189,7 +220,8 @@ void Session::begin_wait(Wait wait, bool first) {
   watch_ = std::move(watch).value();
 }
 
-void Session::on_wake(std::uint64_t generation) {
+template <class Stream>
+void HttpSession<Stream>::on_wake(std::uint64_t generation) {
   if (generation != wait_generation_ || !wait_) {
     return;
   }
@@ -203,7 +235,8 @@ void Session::on_wake(std::uint64_t generation) {
   }
 }
 
-void Session::on_wait_timer(beast::error_code ec, std::uint64_t generation) {
+template <class Stream>
+void HttpSession<Stream>::on_wait_timer(beast::error_code ec, std::uint64_t generation) {
   if (ec || generation != wait_generation_ || !wait_) {
     return;
   }
@@ -218,16 +251,17 @@ void Session::on_wait_timer(beast::error_code ec, std::uint64_t generation) {
   }
 }
 
-void Session::watch_peer(std::uint64_t generation) {
-  stream_.socket().async_wait(asio::ip::tcp::socket::wait_read, [self = shared_from_this(),
-                                                                 generation](beast::error_code ec) {
+template <class Stream>
+void HttpSession<Stream>::watch_peer(std::uint64_t generation) {
+  tcp().socket().async_wait(asio::ip::tcp::socket::wait_read, [self = this->shared_from_this(),
+                                                               generation](beast::error_code ec) {
     if (ec || generation != self->wait_generation_ || !self->wait_) {
       return;
     }
     char byte = 0;
     beast::error_code peek_ec;
-    const auto n = self->stream_.socket().receive(asio::buffer(&byte, 1),
-                                                  asio::socket_base::message_peek, peek_ec);
+    const auto n = self->tcp().socket().receive(asio::buffer(&byte, 1),
+                                                asio::socket_base::message_peek, peek_ec);
     if (peek_ec == asio::error::would_block || peek_ec == asio::error::try_again) {
       self->watch_peer(generation);
       return;
@@ -242,7 +276,8 @@ void Session::watch_peer(std::uint64_t generation) {
   });
 }
 
-void Session::end_wait() {
+template <class Stream>
+void HttpSession<Stream>::end_wait() {
   if (!wait_) {
     return;
   }
@@ -250,18 +285,20 @@ void Session::end_wait() {
   watch_ = core::Watch{};
   wait_timer_.cancel();
   beast::error_code ec;
-  stream_.socket().cancel(ec);  // the peer watch
+  tcp().socket().cancel(ec);  // the peer watch
   shared_->metrics.poll_ended();
 }
 
-void Session::send_error(const ApiError& error, bool close_after) {
+template <class Stream>
+void HttpSession<Stream>::send_error(const ApiError& error, bool close_after) {
   if (close_after) {
     shape_.keep_alive = false;
   }
   send(Reply::failure(error));
 }
 
-void Session::send(Reply reply) {
+template <class Stream>
+void HttpSession<Stream>::send(Reply reply) {
   if (closed_) {
     return;
   }
@@ -275,14 +312,16 @@ void Session::send(Reply reply) {
   do_write();
 }
 
-void Session::do_write() {
+template <class Stream>
+void HttpSession<Stream>::do_write() {
   writing_ = true;
-  stream_.expires_after(shared_->limits.write_timeout);
+  tcp().expires_after(shared_->limits.write_timeout);
   bhttp::async_write(stream_, response_,
-                     beast::bind_front_handler(&Session::on_write, shared_from_this()));
+                     beast::bind_front_handler(&HttpSession::on_write, this->shared_from_this()));
 }
 
-void Session::on_write(beast::error_code ec, std::size_t /*bytes*/) {
+template <class Stream>
+void HttpSession<Stream>::on_write(beast::error_code ec, std::size_t /*bytes*/) {
   writing_ = false;
   if (ec) {
     spdlog::debug("connection dropped while writing: {}", ec.message());
@@ -296,15 +335,26 @@ void Session::on_write(beast::error_code ec, std::size_t /*bytes*/) {
   do_read();
 }
 
-void Session::close() {
+template <class Stream>
+void HttpSession<Stream>::close() {
   if (closed_) {
     return;
   }
   closed_ = true;
   end_wait();
-  beast::error_code ec;
-  stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-  stream_.close();
+  if constexpr (kTls) {
+    // Say goodbye in TLS (close_notify), briefly; the socket closes either way.
+    tcp().expires_after(std::chrono::seconds{1});
+    stream_.async_shutdown(
+        [self = this->shared_from_this()](beast::error_code) { self->tcp().close(); });
+  } else {
+    beast::error_code ec;
+    tcp().socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    tcp().close();
+  }
 }
+
+template class HttpSession<beast::tcp_stream>;
+template class HttpSession<beast::ssl_stream<beast::tcp_stream>>;
 
 }  // namespace peernet::http

@@ -5,15 +5,14 @@
 #include <optional>
 #include <string>
 
-#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
-#include "codec/codec.h"
 #include "core/registry.h"
 #include "http/api.h"
 #include "http/exchange.h"
@@ -22,31 +21,41 @@ namespace peernet::http {
 
 struct ServerShared;
 
-/// One client connection: reads a request, hands it to the API layer, writes the reply, and
-/// repeats while the client keeps the connection alive. A long-poll parks the session on a
-/// timer and a registry watch, while it keeps an eye on the socket so a client that goes away
-/// frees what it held at once. Everything runs on the session's strand.
-class Session : public std::enable_shared_from_this<Session> {
+/// What the server needs of a session, whatever its transport: to stop it, on its strand.
+class Session {
  public:
-  /// `client` is the key of the per-client limits, empty when they do not apply.
-  Session(boost::asio::ip::tcp::socket&& socket, std::shared_ptr<ServerShared> shared,
-          std::string client);
-  ~Session();
-  Session(const Session&) = delete;
-  Session& operator=(const Session&) = delete;
+  virtual ~Session() = default;
+  /// Answer a long-poll with 503, finish a write, close when idle. Call on executor().
+  virtual void shutdown() = 0;
+  /// The session's strand.
+  virtual boost::asio::any_io_executor executor() = 0;
+};
+
+/// One client connection over plain TCP or TLS: reads a request, hands it to the API layer,
+/// writes the reply, and repeats while the client keeps the connection alive. A long-poll parks
+/// the session on a timer and a registry watch, while it keeps an eye on the socket so a client
+/// that goes away frees what it held at once. Everything runs on the session's strand.
+template <class Stream>
+class HttpSession final : public Session, public std::enable_shared_from_this<HttpSession<Stream>> {
+ public:
+  /// `client` is the key of the per-client limits, empty when they do not apply; `buffer` holds
+  /// bytes already read from the connection (by the TLS detector).
+  HttpSession(Stream&& stream, std::shared_ptr<ServerShared> shared, std::string client,
+              boost::beast::flat_buffer buffer);
+  ~HttpSession() override;
+  HttpSession(const HttpSession&) = delete;
+  HttpSession& operator=(const HttpSession&) = delete;
 
   void start();
-  /// The session's strand.
-  boost::asio::any_io_executor executor() { return stream_.get_executor(); }
-  /// Posted by the server on stop: answer a long-poll with 503, finish a write, close when idle.
-  void shutdown();
+  void shutdown() override;
+  boost::asio::any_io_executor executor() override { return stream_.get_executor(); }
 
  private:
-  using Request = HttpRequest;
+  static constexpr bool kTls = !std::is_same_v<Stream, boost::beast::tcp_stream>;
 
   void do_read();
   void on_read(boost::beast::error_code ec, std::size_t bytes);
-  void process(Request& request);
+  void process(HttpRequest& request);
   void dispatch_outcome(Outcome outcome);
   void begin_wait(Wait wait, bool first);
   void on_wake(std::uint64_t generation);
@@ -58,8 +67,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void do_write();
   void on_write(boost::beast::error_code ec, std::size_t bytes);
   void close();
+  boost::beast::tcp_stream& tcp() { return boost::beast::get_lowest_layer(stream_); }
 
-  boost::beast::tcp_stream stream_;
+  Stream stream_;
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   HttpResponse response_;
@@ -79,5 +89,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool stopping_ = false;
   bool closed_ = false;
 };
+
+using PlainSession = HttpSession<boost::beast::tcp_stream>;
+using TlsSession = HttpSession<boost::beast::ssl_stream<boost::beast::tcp_stream>>;
 
 }  // namespace peernet::http

@@ -17,6 +17,7 @@ trap cleanup EXIT
 
 # start_daemon [flags...]: sets PEERNET (its base URL).
 start_daemon() {
+  rm -f "$e2e_dir/port"  # a port file left by an earlier start must not be mistaken for this one
   "$PEERNETD" --listen 127.0.0.1 --port 0 --port-file "$e2e_dir/port" --log-level warn "$@" &
   daemon_pid=$!
   for _ in $(seq 1 500); do
