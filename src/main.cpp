@@ -1,7 +1,7 @@
+#include <cstdio>
+
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-
-#include <cstdio>
 
 #include "daemon/config.h"
 #include "daemon/daemon.h"

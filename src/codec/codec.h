@@ -1,10 +1,10 @@
 #pragma once
 
-#include <google/protobuf/message.h>
-
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include <google/protobuf/message.h>
 
 #include "core/api_error.h"
 

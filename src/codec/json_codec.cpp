@@ -1,17 +1,16 @@
 #include "codec/json_codec.h"
 
-#include <fmt/format.h>
-#include <google/protobuf/descriptor.h>
-#include <google/protobuf/reflection.h>
-#include <google/protobuf/util/time_util.h>
-
 #include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <string>
 
+#include <fmt/format.h>
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/reflection.h>
 #include <google/protobuf/timestamp.pb.h>
+#include <google/protobuf/util/time_util.h>
 #include <nlohmann/json.hpp>
 
 namespace peernet::codec {

@@ -1,9 +1,9 @@
 #pragma once
 
-#include <google/protobuf/message.h>
-
 #include <string>
 #include <string_view>
+
+#include <google/protobuf/message.h>
 
 #include "core/api_error.h"
 

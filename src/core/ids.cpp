@@ -1,12 +1,12 @@
 #include "core/ids.h"
 
-#include <fmt/format.h>
-#include <openssl/crypto.h>
-#include <openssl/rand.h>
-
 #include <array>
 #include <cstdint>
 #include <cstdlib>
+
+#include <fmt/format.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 namespace peernet::core {
 namespace {

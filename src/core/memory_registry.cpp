@@ -1,10 +1,10 @@
 #include "core/memory_registry.h"
 
-#include <fmt/format.h>
-#include <google/protobuf/util/time_util.h>
-
 #include <algorithm>
 #include <utility>
+
+#include <fmt/format.h>
+#include <google/protobuf/util/time_util.h>
 
 #include "core/ids.h"
 

@@ -1,7 +1,5 @@
 #include "daemon/config.h"
 
-#include <fmt/format.h>
-
 #include <charconv>
 #include <fstream>
 #include <functional>
@@ -9,6 +7,7 @@
 #include <sstream>
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 #include <toml++/toml.h>
 
 #include "daemon/version.h"

@@ -1,11 +1,11 @@
 #include "http/api.h"
 
+#include <charconv>
+#include <cstdint>
+
 #include <fmt/format.h>
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/reflection.h>
-
-#include <charconv>
-#include <cstdint>
 
 #include "http/handlers.h"
 #include "peernet.pb.h"

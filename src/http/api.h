@@ -1,7 +1,5 @@
 #pragma once
 
-#include <google/protobuf/message.h>
-
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -9,6 +7,8 @@
 #include <string>
 #include <string_view>
 #include <variant>
+
+#include <google/protobuf/message.h>
 
 #include "codec/codec.h"
 #include "core/api_error.h"

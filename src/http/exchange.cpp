@@ -1,9 +1,9 @@
 #include "http/exchange.h"
 
-#include <fmt/format.h>
-
 #include <cctype>
 #include <string_view>
+
+#include <fmt/format.h>
 
 #include "http/error_reply.h"
 #include "http/server.h"

@@ -1,9 +1,9 @@
 #include "http/router.h"
 
-#include <fmt/format.h>
-
 #include <array>
 #include <optional>
+
+#include <fmt/format.h>
 
 namespace peernet::http {
 namespace {

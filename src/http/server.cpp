@@ -1,8 +1,5 @@
 #include "http/server.h"
 
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
-
 #include <sstream>
 #include <vector>
 
@@ -12,6 +9,8 @@
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/http/write.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "http/exchange.h"
 #include "http/session.h"

@@ -1,8 +1,5 @@
 #include "http/session.h"
 
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
-
 #include <cctype>
 #include <utility>
 
@@ -13,6 +10,8 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "http/server.h"
 

@@ -1,11 +1,6 @@
 #include "http/tls.h"
 
 #include <fcntl.h>
-#include <fmt/format.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/rand.h>
 #include <unistd.h>
 
 #include <array>
@@ -14,6 +9,11 @@
 #include <system_error>
 
 #include <boost/asio/ip/host_name.hpp>
+#include <fmt/format.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 

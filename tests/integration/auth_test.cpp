@@ -1,10 +1,10 @@
 // Bearer tokens: every route that needs one refuses anything but the right one, changes nothing
 // when it refuses, and no token is ever shown to anyone but its owner.
-#include <gtest/gtest.h>
-
 #include <algorithm>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "integration/fixtures.h"
 

@@ -1,8 +1,8 @@
 // Every error status the daemon sends, each with its JSON body: a Connect code and a message
 // that names the field or the limit at fault.
-#include <gtest/gtest.h>
-
 #include <string>
+
+#include <gtest/gtest.h>
 
 #include "integration/fixtures.h"
 

@@ -1,10 +1,10 @@
 // Lifetimes: servers that stop polling and knocks nobody answers are forgotten, in real time,
 // with every TTL at its one-second minimum.
-#include <gtest/gtest.h>
-
 #include <iostream>
 #include <string>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "integration/fixtures.h"
 

@@ -1,7 +1,7 @@
 // Service extensions: the ones the daemon knows by name and the ones it can only carry as bytes.
-#include <gtest/gtest.h>
-
 #include <string>
+
+#include <gtest/gtest.h>
 
 #include "camera.pb.h"
 #include "integration/fixtures.h"

@@ -1,11 +1,11 @@
 // The daemon as a process: health and metrics, clients that leave, graceful stop, and its
 // command line and config file.
-#include <gtest/gtest.h>
-
 #include <fstream>
 #include <regex>
 #include <sstream>
 #include <string>
+
+#include <gtest/gtest.h>
 
 #include "integration/fixtures.h"
 

@@ -1,10 +1,10 @@
 // Each HTTP-level limit of peernetd, crossed on a daemon started with a small value for it. The
 // error must say which limit (its option name), and the daemon must keep serving others.
-#include <gtest/gtest.h>
-
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "integration/fixtures.h"
 
@@ -60,13 +60,15 @@ TEST_F(LimitsTest, ConnectionsPerClientAreCapped) {
   HttpClient second(port());
   ASSERT_EQ(http().request("GET", "/healthz").status, 200);
   ASSERT_EQ(second.request("GET", "/healthz").status, 200);
-  const auto third =
-      parse_raw_response(raw_exchange(port(), "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  const auto third = parse_raw_response(
+      raw_exchange(port(), "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
   EXPECT_TRUE(is_error(third, 429, "resource_exhausted", "max_connections_per_client"));
   second.close();
   EXPECT_TRUE(wait_until(
       [&] {
-        return parse_raw_response(raw_exchange(port(), "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+        return parse_raw_response(
+                   raw_exchange(port(),
+                                "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
                    .status == 200;
       },
       milliseconds{2000}))
@@ -79,8 +81,8 @@ TEST_F(LimitsTest, ConnectionsInTotalAreCapped) {
   HttpClient second(port());
   ASSERT_EQ(http().request("GET", "/healthz").status, 200);
   ASSERT_EQ(second.request("GET", "/healthz").status, 200);
-  const auto third =
-      parse_raw_response(raw_exchange(port(), "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  const auto third = parse_raw_response(
+      raw_exchange(port(), "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
   EXPECT_TRUE(is_error(third, 503, "unavailable", "max_connections"));
 }
 

@@ -1,9 +1,9 @@
 // Long-polls: the serving side waiting for knocks, the knocker waiting for its answer, trickled
 // ICE candidates, and the daemon's limit on how long anyone waits.
-#include <gtest/gtest.h>
-
 #include <iostream>
 #include <string>
+
+#include <gtest/gtest.h>
 
 #include "integration/fixtures.h"
 

@@ -1,8 +1,8 @@
 // The registry's limits, each crossed over HTTP on a daemon started with small values. Every
 // refusal names the option that set the limit, and the refused request changes nothing.
-#include <gtest/gtest.h>
-
 #include <string>
+
+#include <gtest/gtest.h>
 
 #include "integration/fixtures.h"
 

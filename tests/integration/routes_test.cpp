@@ -1,9 +1,9 @@
 // Every RPC through every route of docs/routes.md, REST and Connect, in each encoding the daemon
 // reads and writes.
-#include <gtest/gtest.h>
-
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "camera.pb.h"
 #include "integration/fixtures.h"

@@ -1,8 +1,5 @@
 #include "http/api.h"
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include <chrono>
 #include <memory>
 #include <stdexcept>
@@ -10,6 +7,9 @@
 #include <string_view>
 #include <utility>
 #include <variant>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 #include "core/memory_registry.h"
 #include "http/error_reply.h"

@@ -1,8 +1,8 @@
 #include "http/client_limits.h"
 
-#include <gtest/gtest.h>
-
 #include <chrono>
+
+#include <gtest/gtest.h>
 
 namespace peernet::http {
 namespace {

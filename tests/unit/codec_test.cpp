@@ -1,13 +1,5 @@
 #include "codec/codec.h"
 
-#include <gmock/gmock.h>
-#include <google/protobuf/descriptor.h>
-#include <google/protobuf/message.h>
-#include <google/protobuf/reflection.h>
-#include <google/protobuf/stubs/logging.h>
-#include <google/protobuf/util/message_differencer.h>
-#include <gtest/gtest.h>
-
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -16,7 +8,14 @@
 #include <string_view>
 #include <vector>
 
+#include <gmock/gmock.h>
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
+#include <google/protobuf/reflection.h>
+#include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/timestamp.pb.h>
+#include <google/protobuf/util/message_differencer.h>
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "camera.pb.h"

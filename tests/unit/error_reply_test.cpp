@@ -1,10 +1,9 @@
 #include "http/error_reply.h"
 
-#include <gtest/gtest.h>
-
 #include <string>
 #include <string_view>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "core/api_error.h"

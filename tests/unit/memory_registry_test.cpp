@@ -1,9 +1,5 @@
 #include "core/memory_registry.h"
 
-#include <gmock/gmock.h>
-#include <google/protobuf/util/time_util.h>
-#include <gtest/gtest.h>
-
 #include <algorithm>
 #include <chrono>
 #include <memory>
@@ -13,6 +9,10 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include <gmock/gmock.h>
+#include <google/protobuf/util/time_util.h>
+#include <gtest/gtest.h>
 
 #include "camera.pb.h"
 #include "core/ids.h"
