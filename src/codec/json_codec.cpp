@@ -1,10 +1,12 @@
 #include "codec/json_codec.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 #include <google/protobuf/descriptor.h>
@@ -299,6 +301,7 @@ Status read_message(const json& value, const std::string& path, pb::Message& mes
                                            path.empty() ? "body" : path, descriptor->name(),
                                            json_type(value)));
   }
+  std::vector<const FieldDescriptor*> seen;
   for (const auto& [key, item] : value.items()) {
     const FieldDescriptor* field = nullptr;
     if (key.size() > 2 && key.front() == '[' && key.back() == ']') {
@@ -320,6 +323,12 @@ Status read_message(const json& value, const std::string& path, pb::Message& mes
             fmt::format("{}: unknown field of {}", join(path, key), descriptor->full_name()));
       }
     }
+    if (std::find(seen.begin(), seen.end(), field) != seen.end()) {
+      // Both spellings of one field ("unique_id" and "uniqueId"): which should win?
+      return ApiError::malformed(
+          fmt::format("{}: field {} is given twice", join(path, key), field->name()));
+    }
+    seen.push_back(field);
     if (item.is_null()) {
       continue;  // null means "not set" in protobuf's JSON mapping
     }
@@ -526,8 +535,30 @@ core::Status json_to_message(std::string_view text, pb::Message& message) {
     return ApiError::malformed(fmt::format("body: JSON nested deeper than {} levels", kMaxDepth));
   }
   json document;
+  std::string duplicate;
+  // Objects being parsed, innermost last, with the keys seen so far: a key given twice is an
+  // error rather than "last one wins".
+  std::vector<std::vector<std::string>> open_objects;
+  const json::parser_callback_t check_keys = [&](int /*depth*/, json::parse_event_t event,
+                                                 json& parsed) {
+    if (event == json::parse_event_t::object_start) {
+      open_objects.emplace_back();
+    } else if (event == json::parse_event_t::object_end && !open_objects.empty()) {
+      open_objects.pop_back();
+    } else if (event == json::parse_event_t::key && !open_objects.empty() && duplicate.empty()) {
+      auto& keys = open_objects.back();
+      const auto& key = parsed.get_ref<const std::string&>();
+      if (std::find(keys.begin(), keys.end(), key) != keys.end()) {
+        duplicate = key;
+      }
+      keys.push_back(key);
+    }
+    return true;
+  };
   try {
-    document = json::parse(text);
+    document = json::parse(text, check_keys);
+  } catch (const json::out_of_range& e) {
+    return ApiError::invalid("body: a number is out of range for JSON (over about 1.8e308)");
   } catch (const json::parse_error& e) {
     // Keep nlohmann's reason but not its echo of the input ("; last read: ...").
     std::string_view what = e.what();
@@ -536,8 +567,19 @@ core::Status json_to_message(std::string_view text, pb::Message& message) {
     }
     what = what.substr(0, what.find("; last read"));
     return ApiError::malformed(fmt::format("body: invalid JSON: {}", what));
+  } catch (const json::exception& e) {
+    return ApiError::malformed(fmt::format("body: invalid JSON ({})", e.id));
   }
-  return read_message(document, "", message);
+  if (!duplicate.empty()) {
+    return ApiError::malformed(
+        fmt::format("{}: given twice in one object", duplicate.substr(0, 128)));
+  }
+  try {
+    return read_message(document, "", message);
+  } catch (const json::exception& e) {
+    // Reading a parsed document should not throw; if it does, it is still the body's fault.
+    return ApiError::malformed(fmt::format("body: unreadable JSON value ({})", e.id));
+  }
 }
 
 std::string message_to_json(const pb::Message& message) {

@@ -22,6 +22,7 @@ enum class ErrorCode {
   kUnsupportedMediaType,  // the Content-Type is not JSON or protobuf (415)
   kInvalidValue,          // a field holds a value out of range or of the wrong form (422)
   kLimitExceeded,         // a configured limit was reached (429)
+  kNotImplemented,        // a request feature the daemon does not support (501)
   kUnavailable,           // the daemon is shutting down (503)
   kInternal,              // a bug (500)
 };

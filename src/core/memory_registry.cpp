@@ -729,6 +729,12 @@ Result<KnockUpdate> MemoryRegistry::update_knock(std::string_view id, std::strin
     if (auto s = check_candidates("ice_candidates", update.ice_candidates(), own.size()); !s) {
       return s.error();
     }
+    if (update.has_next_poll() && !update.next_poll().server().empty() &&
+        update.next_poll().server() != entry->server) {
+      return ApiError::invalid(fmt::format("next_poll.server: '{}' is not the knock's server '{}'",
+                                           update.next_poll().server().substr(0, 128),
+                                           entry->server));
+    }
     if (!is_server && update.has_next_poll()) {
       return ApiError::unauthenticated(
           "next_poll: only the serving side (with the server's token) polls for knocks");

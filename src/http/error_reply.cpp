@@ -31,6 +31,8 @@ unsigned http_status(ErrorCode code) {
       return 431;
     case ErrorCode::kUriTooLong:
       return 414;
+    case ErrorCode::kNotImplemented:
+      return 501;
     case ErrorCode::kUnavailable:
       return 503;
     case ErrorCode::kInternal:
@@ -50,6 +52,7 @@ std::string_view connect_code(ErrorCode code) {
     case ErrorCode::kNotFound:
       return "not_found";
     case ErrorCode::kMethodNotAllowed:
+    case ErrorCode::kNotImplemented:
       return "unimplemented";
     case ErrorCode::kAlreadyExists:
       return "already_exists";

@@ -1,5 +1,6 @@
 #include "http/exchange.h"
 
+#include <algorithm>
 #include <cctype>
 #include <string_view>
 
@@ -12,6 +13,7 @@ namespace peernet::http {
 namespace {
 
 namespace bhttp = boost::beast::http;
+using core::ApiError;
 
 /// The bearer token of an Authorization header, empty when there is none.
 std::string_view bearer_token(std::string_view header) {
@@ -35,8 +37,26 @@ std::string_view bearer_token(std::string_view header) {
 }
 
 bool is_curl_form(std::string_view content_type) {
-  constexpr std::string_view kForm = "application/x-www-form-urlencoded";
-  return content_type.substr(0, kForm.size()) == kForm;
+  auto type = content_type.substr(0, content_type.find(';'));
+  while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) {
+    type.remove_suffix(1);
+  }
+  return type == "application/x-www-form-urlencoded";
+}
+
+/// Beast decodes chunked bodies and nothing else; any other transfer coding is refused rather
+/// than read as if it were plain.
+bool only_chunked(std::string_view transfer_encoding) {
+  while (!transfer_encoding.empty() && transfer_encoding.front() == ' ') {
+    transfer_encoding.remove_prefix(1);
+  }
+  while (!transfer_encoding.empty() && transfer_encoding.back() == ' ') {
+    transfer_encoding.remove_suffix(1);
+  }
+  return transfer_encoding.size() == 7 &&
+         std::equal(
+             transfer_encoding.begin(), transfer_encoding.end(), "chunked",
+             [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
 }
 
 Reply plain_route(Method method, ServerShared& shared) {
@@ -65,6 +85,16 @@ Outcome answer(const HttpRequest& request, ServerShared& shared, ReplyShape& sha
                            fmt::format("request target: {} bytes is over the limit of {} "
                                        "(max_target_bytes)",
                                        request.target().size(), shared.limits.max_target_bytes)});
+  }
+  if (request.version() >= 11 && request.find(bhttp::field::host) == request.end()) {
+    return Reply::failure(ApiError::malformed("Host: required in HTTP/1.1 requests"));
+  }
+  if (auto te = request.find(bhttp::field::transfer_encoding);
+      te != request.end() && !only_chunked(te->value())) {
+    return Reply::failure({core::ErrorCode::kNotImplemented,
+                           fmt::format("Transfer-Encoding '{}' is not supported: send the body "
+                                       "plain or chunked",
+                                       std::string_view(te->value()).substr(0, 64))});
   }
   auto route = http::route(request.method_string(), request.target());
   if (!route) {

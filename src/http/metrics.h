@@ -35,8 +35,8 @@ class Metrics {
   std::string render(const core::RegistryStats& stats) const;
 
  private:
-  static constexpr std::array<unsigned, 14> kStatuses = {200, 201, 400, 401, 404, 405, 409,
-                                                         413, 414, 415, 422, 429, 431, 503};
+  static constexpr std::array<unsigned, 16> kStatuses = {200, 201, 400, 401, 404, 405, 409, 413,
+                                                         414, 415, 422, 429, 431, 500, 501, 503};
   // One row per method plus one for unmatched routes; one column per status plus "other".
   std::array<std::array<std::atomic<std::uint64_t>, kStatuses.size() + 1>, kMethodCount + 1>
       requests_{};

@@ -71,7 +71,7 @@ TEST_F(LongPollTest, PollWakesAsSoonAsAKnockArrives) {
   const auto polled = await(poll);
   const auto latency = since(knocked_at, polled.arrived);
   report_latency("ListKnocks wake-up after a knock", latency);
-  EXPECT_LT(latency, seconds{1});
+  EXPECT_LT(latency, milliseconds{2500});
 
   ASSERT_EQ(polled.response.status, 200) << polled.response.body;
   const auto body = polled.response.json();
@@ -90,7 +90,7 @@ TEST_F(LongPollTest, PollWithNothingToReportAnswersEmptyWhenTheWaitRunsOut) {
   const auto took = clock.elapsed();
   ASSERT_EQ(response.status, 200) << response.body;
   EXPECT_GE(took, milliseconds{900});
-  EXPECT_LT(took, seconds{3});
+  EXPECT_LT(took, seconds{4});
   const auto body = response.json();
   EXPECT_FALSE(body.contains("knocks")) << body;
   EXPECT_TRUE(body.contains("revision")) << body;
@@ -118,7 +118,7 @@ TEST_F(LongPollTest, KnockerGetsTheAnswerInTheResponseToItsKnock) {
 
   const auto knocked = await(knocking);
   report_latency("CreateKnock wake-up after the answer", since(answered_at, knocked.arrived));
-  EXPECT_LT(since(answered_at, knocked.arrived), seconds{1});
+  EXPECT_LT(since(answered_at, knocked.arrived), milliseconds{2500});
   ASSERT_EQ(knocked.response.status, 201) << knocked.response.body;
   const auto body = knocked.response.json();
   EXPECT_EQ(body["knock"]["unique_id"], knock_id);
@@ -179,7 +179,7 @@ TEST_F(LongPollTest, AnsweringWithWaitAndSinceIsAlsoTheNextPoll) {
   const auto answered = await(answering);
   report_latency("UpdateKnock next_poll wake-up after a knock",
                  since(knocked_at, answered.arrived));
-  EXPECT_LT(since(knocked_at, answered.arrived), seconds{1});
+  EXPECT_LT(since(knocked_at, answered.arrived), milliseconds{2500});
   ASSERT_EQ(answered.response.status, 200) << answered.response.body;
   const auto body = answered.response.json();
   EXPECT_EQ(body["knock"]["unique_id"], first.id);
@@ -222,7 +222,7 @@ TEST_F(LongPollTest, KnockReadsSinceARevisionCarryOnlyNewCandidates) {
 
   const Stopwatch clock;
   const auto first_news = read_knock(knock, knock.token, 2, r0);
-  EXPECT_LT(clock.elapsed(), seconds{1}) << "a change already there answers at once";
+  EXPECT_LT(clock.elapsed(), milliseconds{2500}) << "a change already there answers at once";
   ASSERT_EQ(first_news.status, 200) << first_news.body;
   EXPECT_EQ(candidate_lines(first_news.json(), "server_ice_candidates"), json::array({"s1"}));
   EXPECT_FALSE(first_news.json().contains("offer")) << "the offer did not change since " << r0;
@@ -236,7 +236,7 @@ TEST_F(LongPollTest, KnockReadsSinceARevisionCarryOnlyNewCandidates) {
   const auto second_news = await(waiting);
   report_latency("GetKnock wake-up after a trickled candidate",
                  since(trickled_at, second_news.arrived));
-  EXPECT_LT(since(trickled_at, second_news.arrived), seconds{1});
+  EXPECT_LT(since(trickled_at, second_news.arrived), milliseconds{2500});
   ASSERT_EQ(second_news.response.status, 200);
   EXPECT_EQ(candidate_lines(second_news.response.json(), "server_ice_candidates"),
             json::array({"s2"}));
@@ -262,7 +262,7 @@ TEST_F(LongPollTest, DeletingAServerEndsItsPollWith404) {
   const auto deleted_at = Clock::now();
   ASSERT_EQ(http().request("DELETE", "/servers/" + server.id, {}, auth(server.token)).status, 200);
   const auto polled = await(poll);
-  EXPECT_LT(since(deleted_at, polled.arrived), seconds{1});
+  EXPECT_LT(since(deleted_at, polled.arrived), milliseconds{2500});
   EXPECT_TRUE(is_error(polled.response, 404, "not_found", server.id));
   EXPECT_TRUE(wait_for_long_polls(http(), 0));
 }
@@ -331,7 +331,7 @@ TEST_F(MaxWaitTest, LongerWaitsAreCutToTheLimit) {
   ASSERT_EQ(polled.response.status, 200) << polled.response.body;
   EXPECT_FALSE(polled.response.json().contains("knocks"));
   EXPECT_GE(since(started, polled.arrived), milliseconds{900});
-  EXPECT_LT(since(started, polled.arrived), seconds{3})
+  EXPECT_LT(since(started, polled.arrived), seconds{4})
       << "ListKnocks wait=5 is cut to --max-wait 1";
 
   const auto knocked = await(knock);
@@ -339,7 +339,7 @@ TEST_F(MaxWaitTest, LongerWaitsAreCutToTheLimit) {
   EXPECT_EQ(knocked.response.json()["knock"]["state"], "KNOCK_STATE_PENDING")
       << "nobody answered in time";
   EXPECT_GE(since(started, knocked.arrived), milliseconds{900});
-  EXPECT_LT(since(started, knocked.arrived), seconds{3})
+  EXPECT_LT(since(started, knocked.arrived), seconds{4})
       << "CreateKnock wait=5 is cut to --max-wait 1";
 }
 

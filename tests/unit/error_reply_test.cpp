@@ -33,6 +33,7 @@ constexpr Mapping kMappings[] = {
     {ErrorCode::kLimitExceeded, 429, "resource_exhausted"},
     {ErrorCode::kHeadersTooLarge, 431, "resource_exhausted"},
     {ErrorCode::kUriTooLong, 414, "resource_exhausted"},
+    {ErrorCode::kNotImplemented, 501, "unimplemented"},
     {ErrorCode::kUnavailable, 503, "unavailable"},
     {ErrorCode::kInternal, 500, "internal"},
 };
