@@ -53,6 +53,8 @@ size=$(stat -c %s "$work/listing.json")
 
 # nginx: 2 workers, no access log, the same bytes as a static file.
 mkdir -p "$work/www" "$work/nginx"
+chmod a+rx "$work" "$work/www"  # nginx workers run as another user when started as root
+chmod a+r "$work/listing.json"
 cp "$work/listing.json" "$work/www/servers"
 nginx_port=$(free_port)
 cat >"$work/nginx/nginx.conf" <<CONF
@@ -76,7 +78,7 @@ http {
   }
 }
 CONF
-nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
+nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" -e "$work/nginx/error.log" &
 pids+=($!)
 for _ in $(seq 1 500); do curl -sf "http://127.0.0.1:$nginx_port/servers" >/dev/null 2>&1 && break; sleep 0.01; done
 cmp -s <(curl -sf "http://127.0.0.1:$nginx_port/servers") "$work/listing.json" || { echo "nginx does not serve the file" >&2; exit 1; }

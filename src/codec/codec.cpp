@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/reflection.h>
+#include <google/protobuf/timestamp.pb.h>
 
 #include "codec/json_codec.h"
 #include "core/ids.h"
@@ -74,6 +75,15 @@ core::Status check_strings(const pb::Message& message, const std::string& path) 
       } else if (field->cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE) {
         const auto& child = field->is_repeated() ? reflection->GetRepeatedMessage(message, field, i)
                                                  : reflection->GetMessage(message, field);
+        if (child.GetDescriptor() == pb::Timestamp::descriptor()) {
+          pb::Timestamp timestamp;
+          timestamp.CopyFrom(child);
+          if (!is_valid_timestamp(timestamp)) {
+            return core::ApiError::invalid(
+                fmt::format("{}: a time outside the years 1 to 9999", element));
+          }
+          continue;
+        }
         if (auto s = check_strings(child, element); !s) {
           return s;
         }

@@ -1,6 +1,7 @@
 #include "codec/json_codec.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -277,15 +278,103 @@ Status read_value(const json& value, const std::string& path, pb::Message& messa
   return ApiError::malformed(fmt::format("{}: unsupported field type", path));
 }
 
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2 ? 1 : 0;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const auto yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+/// Parses "YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)" into a Timestamp. Written here
+/// because protobuf 3.21's TimeUtil::FromString aborts (a failed CHECK) when a UTC offset moves
+/// a time out of the Timestamp range, instead of returning false.
+bool parse_rfc3339(std::string_view text, pb::Timestamp& out) {
+  auto digits = [&](std::size_t at, std::size_t n, int& value) {
+    if (at + n > text.size()) {
+      return false;
+    }
+    value = 0;
+    for (std::size_t i = at; i < at + n; ++i) {
+      if (text[i] < '0' || text[i] > '9') {
+        return false;
+      }
+      value = value * 10 + (text[i] - '0');
+    }
+    return true;
+  };
+  int year = 0;
+  int month = 0;
+  int day = 0;
+  int hour = 0;
+  int minute = 0;
+  int second = 0;
+  if (text.size() < 20 || !digits(0, 4, year) || text[4] != '-' || !digits(5, 2, month) ||
+      text[7] != '-' || !digits(8, 2, day) || (text[10] != 'T' && text[10] != 't') ||
+      !digits(11, 2, hour) || text[13] != ':' || !digits(14, 2, minute) || text[16] != ':' ||
+      !digits(17, 2, second)) {
+    return false;
+  }
+  static constexpr std::array<int, 12> kDays = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  if (month < 1 || month > 12 || day < 1 || day > kDays.at(month - 1) ||
+      (month == 2 && day == 29 && !leap) || hour > 23 || minute > 59 || second > 59) {
+    return false;
+  }
+  std::size_t at = 19;
+  std::int32_t nanos = 0;
+  if (at < text.size() && text[at] == '.') {
+    std::size_t n = 0;
+    for (++at; at < text.size() && text[at] >= '0' && text[at] <= '9'; ++at, ++n) {
+      if (n < 9) {
+        nanos = nanos * 10 + (text[at] - '0');
+      }
+    }
+    if (n == 0 || n > 9) {
+      return false;
+    }
+    for (; n < 9; ++n) {
+      nanos *= 10;
+    }
+  }
+  std::int64_t offset = 0;
+  if (at < text.size() && (text[at] == 'Z' || text[at] == 'z')) {
+    ++at;
+  } else if (at < text.size() && (text[at] == '+' || text[at] == '-')) {
+    int oh = 0;
+    int om = 0;
+    if (!digits(at + 1, 2, oh) || at + 3 >= text.size() || text[at + 3] != ':' ||
+        !digits(at + 4, 2, om) || oh > 23 || om > 59) {
+      return false;
+    }
+    offset = (text[at] == '+' ? 1 : -1) * (oh * 3600 + om * 60);
+    at += 6;
+  } else {
+    return false;
+  }
+  if (at != text.size()) {
+    return false;
+  }
+  const std::int64_t seconds =
+      days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * 86400 +
+      hour * 3600 + minute * 60 + second - offset;
+  out.set_seconds(seconds);
+  out.set_nanos(nanos);
+  return is_valid_timestamp(out);
+}
+
 Status read_timestamp(const json& value, const std::string& path, pb::Message& message) {
   if (!value.is_string()) {
     return ApiError::malformed(
         fmt::format("{}: expected an RFC 3339 time, got {}", path, json_type(value)));
   }
   pb::Timestamp ts;
-  if (!pb::util::TimeUtil::FromString(value.get<std::string>(), &ts)) {
+  if (!parse_rfc3339(value.get_ref<const std::string&>(), ts)) {
     return ApiError::invalid(
-        fmt::format("{}: \"{}\" is not an RFC 3339 time", path, value.get<std::string>()));
+        fmt::format("{}: \"{}\" is not an RFC 3339 time between the years 1 and 9999", path,
+                    value.get_ref<const std::string&>().substr(0, 64)));
   }
   message.CopyFrom(ts);
   return core::ok_status();
@@ -495,6 +584,12 @@ void write_message(std::string& out, const pb::Message& message) {
 }
 
 }  // namespace
+
+bool is_valid_timestamp(const google::protobuf::Timestamp& timestamp) {
+  // 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z, as protobuf's JSON mapping has it.
+  return timestamp.seconds() >= -62'135'596'800 && timestamp.seconds() <= 253'402'300'799 &&
+         timestamp.nanos() >= 0 && timestamp.nanos() <= 999'999'999;
+}
 
 void append_json_string(std::string& out, std::string_view text) {
   static constexpr std::string_view kHex = "0123456789abcdef";

@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include <google/protobuf/message.h>
+#include <google/protobuf/timestamp.pb.h>
 
 #include "core/api_error.h"
 
@@ -19,6 +20,9 @@ core::Status json_to_message(std::string_view text, google::protobuf::Message& m
 /// extensions are written as "[full.extension.name]" keys; unknown fields (including extensions
 /// the daemon cannot name) are left out.
 std::string message_to_json(const google::protobuf::Message& message);
+
+/// True for a Timestamp within 0001-01-01 and 9999-12-31 with nanos in [0, 1e9).
+bool is_valid_timestamp(const google::protobuf::Timestamp& timestamp);
 
 /// Appends a JSON string literal for `text` (which must be valid UTF-8) to `out`.
 void append_json_string(std::string& out, std::string_view text);
