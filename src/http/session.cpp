@@ -119,6 +119,10 @@ void HttpSession<Stream>::do_read() {
 
 template <class Stream>
 void HttpSession<Stream>::on_read(beast::error_code ec, std::size_t /*bytes*/) {
+  if (ec) {
+    // An unparsable request gets a plain error, not the previous request's shape (HEAD, Allow).
+    shape_ = ReplyShape{};
+  }
   if (ec == bhttp::error::end_of_stream || ec == asio::error::eof || ec == beast::error::timeout ||
       ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
     close();
