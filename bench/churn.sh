@@ -28,11 +28,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_for_file() {
-  for _ in $(seq 1 500); do [[ -s $1 ]] && return 0; sleep 0.01; done
-  echo "timed out waiting for $1" >&2
-  return 1
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status"; }
 
