@@ -50,6 +50,12 @@ HttpSession<Stream>::~HttpSession() {
 template <class Stream>
 void HttpSession<Stream>::start() {
   asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+    // The long-poll's peer watch peeks at the socket after a readiness event, and such an event
+    // can be stale (its bytes already read by a speculative read). A blocking socket would then
+    // hold an event-loop thread until the client sends or leaves; a non-blocking one says
+    // "would block" and the watch is simply re-armed. Asynchronous I/O is unaffected.
+    beast::error_code ignored;
+    self->tcp().socket().non_blocking(true, ignored);
     if constexpr (kTls) {
       // The detector has read the start of the ClientHello: the handshake goes on from there.
       self->tcp().expires_after(self->shared_->limits.request_timeout);

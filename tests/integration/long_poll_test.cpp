@@ -2,6 +2,7 @@
 // ICE candidates, and the daemon's limit on how long anyone waits.
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -94,6 +95,46 @@ TEST_F(LongPollTest, PollWithNothingToReportAnswersEmptyWhenTheWaitRunsOut) {
   const auto body = response.json();
   EXPECT_FALSE(body.contains("knocks")) << body;
   EXPECT_TRUE(body.contains("revision")) << body;
+}
+
+TEST_F(LongPollTest, EveryOneOfManyConcurrentPollsAnswersWhenItsWaitRunsOut) {
+  // Many kept-alive connections, each registering a server and polling in rounds. A stale
+  // readiness event on one of them once made the peer watch block an event-loop thread, and
+  // that poll went unanswered until its client gave up (1 in a few hundred polls under load).
+  constexpr int kConnections = 48;
+  constexpr int kRounds = 3;
+  std::vector<std::future<std::vector<std::string>>> pollers;
+  for (int i = 0; i < kConnections; ++i) {
+    pollers.push_back(std::async(std::launch::async, [port = port()] {
+      std::vector<std::string> failures;
+      HttpClient client(port, seconds{6});
+      const auto server = register_server_offering(client);
+      for (int round = 0; round < kRounds; ++round) {
+        const auto started = Clock::now();
+        try {
+          const auto response = client.request("GET", "/servers/" + server.id + "/knocks?wait=1",
+                                               {}, auth(server.token));
+          if (response.status != 200) {
+            failures.push_back(server.id + ": status " + std::to_string(response.status));
+          }
+        } catch (const std::exception& error) {
+          failures.push_back(server.id + ": no answer after " +
+                             std::to_string(since(started, Clock::now()).count() / 1000) + " ms (" +
+                             error.what() + ")");
+          return failures;
+        }
+      }
+      return failures;
+    }));
+  }
+  std::vector<std::string> failures;
+  for (auto& poller : pollers) {
+    for (auto& failure : poller.get()) {
+      failures.push_back(std::move(failure));
+    }
+  }
+  EXPECT_TRUE(failures.empty()) << ::testing::PrintToString(failures);
+  EXPECT_EQ(metric(http(), "peernetd_long_polls"), 0.0);
 }
 
 TEST_F(LongPollTest, KnockerGetsTheAnswerInTheResponseToItsKnock) {
