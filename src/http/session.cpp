@@ -119,12 +119,20 @@ void HttpSession<Stream>::do_read() {
           self->on_read(ec, 0);
           return;
         }
+        if (self->closed_) {
+          return;  // shut down while these bytes were on their way: they go unanswered
+        }
         read_request();
       });
 }
 
 template <class Stream>
 void HttpSession<Stream>::on_read(beast::error_code ec, std::size_t /*bytes*/) {
+  if (closed_) {
+    // The session was shut down after the read completed but before this ran (a parser with a
+    // whole request buffered completes without touching the closed socket).
+    return;
+  }
   if (ec) {
     // An unparsable request gets a plain error, not the previous request's shape (HEAD, Allow).
     shape_ = ReplyShape{};
@@ -192,6 +200,13 @@ void HttpSession<Stream>::dispatch_outcome(Outcome outcome) {
 
 template <class Stream>
 void HttpSession<Stream>::begin_wait(Wait wait, bool first) {
+  if (first && stopping_) {
+    // shutdown() has run: nobody would end this wait early, so answer as it would have.
+    send_error(ApiError{core::ErrorCode::kUnavailable,
+                        "peernetd is shutting down; poll again shortly", std::chrono::seconds{1}},
+               true);
+    return;
+  }
   if (first) {
     if (!shared_->metrics.poll_started(shared_->limits.max_waiters)) {
       send_error(ApiError::limit(fmt::format("{} long-polls are waiting, the daemon's limit "
