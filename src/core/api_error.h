@@ -6,6 +6,8 @@
 #include <utility>
 #include <variant>
 
+#include "common/result.h"
+
 namespace peernet::core {
 
 /// What went wrong, in the protocol's terms. src/http/error_reply.cpp is the one place that turns
@@ -57,27 +59,7 @@ struct ApiError {
 
 /// A value or the ApiError that prevented it. Domain code returns this instead of throwing.
 template <typename T>
-class [[nodiscard]] Result {
- public:
-  Result(T value) : state_(std::move(value)) {}         // NOLINT(google-explicit-constructor)
-  Result(ApiError error) : state_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
-
-  bool ok() const { return state_.index() == 0; }
-  explicit operator bool() const { return ok(); }
-
-  T& value() & { return std::get<0>(state_); }
-  const T& value() const& { return std::get<0>(state_); }
-  T&& value() && { return std::get<0>(std::move(state_)); }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-  T& operator*() & { return value(); }
-
-  const ApiError& error() const& { return std::get<1>(state_); }
-  ApiError&& error() && { return std::get<1>(std::move(state_)); }
-
- private:
-  std::variant<T, ApiError> state_;
-};
+using Result = BasicResult<T, ApiError>;
 
 /// A Result with nothing in it but success or an error.
 using Status = Result<std::monostate>;

@@ -1,0 +1,516 @@
+#include "connection.h"
+
+#include <utility>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace peernet::lib {
+namespace {
+
+/// How long an offer or answer waits for ICE gathering before it goes with the candidates it
+/// has (the rest trickle). Host candidates take about 200 ms; a STUN server may take longer.
+constexpr std::chrono::milliseconds kGatherBound{1500};
+
+IceCandidate to_proto(const IceCandidateLine& line) {
+  IceCandidate candidate;
+  candidate.set_candidate(line.candidate);
+  if (!line.candidate.empty()) {
+    candidate.set_sdp_mid(line.mid);
+    candidate.set_sdp_line_index(line.mline_index);
+  }
+  return candidate;
+}
+
+Error ice_failed() {
+  return Error{
+      Errc::kIceFailed,
+      "the peers found no network path to each other (ICE failed); across networks, "
+      "configure a STUN server (stun://host:port) or a TURN relay (turn://user:pass@host)"};
+}
+
+}  // namespace
+
+// ---- ChannelHandle --------------------------------------------------------------------------
+
+ChannelHandle::ChannelHandle(std::shared_ptr<Loop> loop, std::shared_ptr<RtcChannel> channel)
+    : loop_(std::move(loop)), channel_(std::move(channel)) {}
+
+ChannelHandle::~ChannelHandle() = default;
+
+std::string ChannelHandle::label() const { return channel_->label(); }
+
+bool ChannelHandle::is_open() const {
+  return loop_->call([this] { return channel_->state() == RtcChannel::State::kOpen; });
+}
+
+bool ChannelHandle::send(std::span<const std::byte> message) {
+  return loop_->call([this, message] { return channel_->send(message); });
+}
+
+bool ChannelHandle::send_text(std::string_view text) {
+  return loop_->call([this, text] { return channel_->send_text(text); });
+}
+
+std::uint64_t ChannelHandle::buffered_amount() const {
+  return loop_->call([this] { return channel_->buffered_amount(); });
+}
+
+void ChannelHandle::set_buffered_amount_low_threshold(std::uint64_t bytes) {
+  loop_->call([this, bytes] { channel_->set_buffered_amount_low_threshold(bytes); });
+}
+
+void ChannelHandle::update(const std::function<void(RtcChannel::Events&)>& change) {
+  loop_->call([this, &change] {
+    change(events_);
+    auto events = events_;
+    events.open = [this] {
+      if (internal_open_) {
+        std::exchange(internal_open_, {})();
+      }
+      if (user_open_) {
+        user_open_();
+      }
+    };
+    channel_->set_events(std::move(events));
+  });
+}
+
+void ChannelHandle::when_open(std::function<void()> callback) {
+  internal_open_ = std::move(callback);
+  update([](RtcChannel::Events&) {});
+}
+
+void ChannelHandle::on_open(std::function<void()> callback) {
+  loop_->call([this, &callback] { user_open_ = std::move(callback); });
+  update([](RtcChannel::Events&) {});
+}
+
+void ChannelHandle::on_message(std::function<void(std::span<const std::byte>, bool)> callback) {
+  update([&callback](RtcChannel::Events& events) { events.message = std::move(callback); });
+}
+
+void ChannelHandle::on_buffered_amount_low(std::function<void()> callback) {
+  update([&callback](RtcChannel::Events& events) {
+    events.buffered_amount_low = std::move(callback);
+  });
+}
+
+void ChannelHandle::on_close(std::function<void()> callback) {
+  update([&callback](RtcChannel::Events& events) { events.closed = std::move(callback); });
+}
+
+void ChannelHandle::close() {
+  loop_->call([this] {
+    events_ = {};
+    user_open_ = nullptr;
+    internal_open_ = nullptr;
+    channel_->close();
+  });
+}
+
+// ---- ConnectionImpl: set-up -----------------------------------------------------------------
+
+ConnectionImpl::ConnectionImpl(std::shared_ptr<Loop> loop,
+                               std::shared_ptr<SignalingClient> signaling, Role role,
+                               std::chrono::seconds poll_wait)
+    : loop_(std::move(loop)),
+      signaling_(std::move(signaling)),
+      role_(role),
+      poll_wait_(poll_wait),
+      gather_timer_(loop_->executor()),
+      open_timer_(loop_->executor()) {}
+
+ConnectionImpl::~ConnectionImpl() {
+  if (peer_) {
+    peer_->close();
+  }
+}
+
+Status ConnectionImpl::start(const RtcConfig& config) {
+  RtcPeer::Events events;
+  const std::weak_ptr<ConnectionImpl> weak = weak_from_this();
+  events.local_candidate = [weak](const IceCandidateLine& line) {
+    if (auto self = weak.lock()) {
+      self->on_local_candidate(line);
+    }
+  };
+  events.state = [weak](RtcPeer::State state) {
+    if (auto self = weak.lock()) {
+      self->on_state(state);
+    }
+  };
+  events.channel = [weak](std::shared_ptr<RtcChannel> channel) {
+    if (auto self = weak.lock()) {
+      self->on_remote_channel(std::move(channel));
+    }
+  };
+  auto peer = RtcPeer::create(loop_->executor(), config, std::move(events));
+  if (!peer) {
+    return std::move(peer).error();
+  }
+  peer_ = std::move(peer).value();
+  return std::monostate{};
+}
+
+void ConnectionImpl::knock(const Server& server, const std::string& protocol,
+                           const std::string& version, const std::vector<std::string>& channels,
+                           std::chrono::seconds timeout, std::function<void(Status)> done) {
+  settled_ = std::move(done);
+  knock_.set_server(server.unique_id());
+  knock_.set_protocol(protocol);
+  if (!version.empty()) {
+    knock_.set_version(version);
+  }
+  for (const auto& label : channels) {
+    auto raw = peer_->create_channel(label);
+    if (!raw) {
+      settle(Error{Errc::kInvalid, "webrtcbin would not make a data channel '" + label + "'"});
+      return;
+    }
+    own_channels_.push_back(std::make_shared<ChannelHandle>(loop_, std::move(raw)));
+  }
+  // Open means the first channel is open, ready to carry messages.
+  own_channels_.front()->when_open([weak = weak_from_this()] {
+    if (auto self = weak.lock()) {
+      self->settle(std::monostate{});
+    }
+  });
+  open_timer_.expires_after(timeout);
+  open_timer_.async_wait([weak = weak_from_this(), timeout](boost::system::error_code ec) {
+    if (auto self = weak.lock(); self && !ec) {
+      self->settle(self->answered_
+                       ? ice_failed()
+                       : Error{Errc::kNoAnswer,
+                               fmt::format("no answer to the knock within {} s", timeout.count())});
+    }
+  });
+
+  peer_->create_offer([weak = weak_from_this()](Result<std::string> offer) {
+    auto self = weak.lock();
+    if (!self || !self->settled_) {
+      return;
+    }
+    if (!offer) {
+      self->settle(std::move(offer).error());
+      return;
+    }
+    self->knock_.set_offer(std::move(offer).value());
+    self->when_gathered([weak] {
+      auto me = weak.lock();
+      if (!me || !me->settled_) {
+        return;
+      }
+      CreateKnockRequest request;
+      request.set_server(me->knock_.server());
+      request.set_wait_seconds(static_cast<std::uint32_t>(me->poll_wait_.count()));
+      *request.mutable_knock() = me->knock_;
+      for (const auto& candidate : me->local_candidates_) {
+        *request.mutable_knock()->add_ice_candidates() = candidate;
+      }
+      me->candidates_sent_ = me->local_candidates_.size();
+      me->signaled_ = true;
+      me->signaling_->create_knock(request, [weak](Result<CreateKnockResponse> response) {
+        auto again = weak.lock();
+        if (!again || !again->settled_) {
+          return;
+        }
+        if (!response) {
+          const auto& error = response.error();
+          again->settle(error.code() == Errc::kNotFound
+                            ? Error{Errc::kNotFound,
+                                    "server '" + again->knock_.server() +
+                                        "' is not in the room (it left, expired, or never was)"}
+                            : error);
+          return;
+        }
+        again->token_ = response->token();
+        again->knock_.set_unique_id(response->knock().unique_id());
+        again->send_late_candidates();
+        again->take_knock_reply(response->knock());
+      });
+    });
+  });
+}
+
+void ConnectionImpl::take_knock_reply(const Knock& reply) {
+  revision_ = std::max(revision_, reply.revision());
+  switch (reply.state()) {
+    case KNOCK_STATE_REJECTED:
+      settle(
+          Error{Errc::kRefused, "the server refused the knock: " +
+                                    (reply.reason().empty() ? "no reason given" : reply.reason())});
+      return;
+    case KNOCK_STATE_EXPIRED:
+      settle(Error{Errc::kNoAnswer, "nobody answered the knock before it expired"});
+      return;
+    case KNOCK_STATE_ANSWERED:
+      break;
+    default:
+      wait_for_answer();
+      return;
+  }
+  if (!answered_) {
+    answered_ = true;
+    peer_->accept_answer(reply.answer(), [weak = weak_from_this()](Status status) {
+      if (auto self = weak.lock(); self && !status) {
+        self->settle(std::move(status).error());
+      }
+    });
+  }
+  add_candidates(reply.server_ice_candidates());
+  if (!remote_complete_) {
+    wait_for_answer();  // more of the server's candidates are to come
+  }
+}
+
+void ConnectionImpl::wait_for_answer() {
+  if (!settled_ || closed_) {
+    return;
+  }
+  GetKnockRequest request;
+  request.set_knock(knock_.unique_id());
+  request.set_wait_seconds(static_cast<std::uint32_t>(poll_wait_.count()));
+  request.set_since(revision_);
+  signaling_->get_knock(request, token_, [weak = weak_from_this()](Result<Knock> reply) {
+    auto self = weak.lock();
+    if (!self || !self->settled_) {
+      return;
+    }
+    if (!reply) {
+      self->settle(reply.error().code() == Errc::kNotFound
+                       ? Error{Errc::kNoAnswer, "the knock is gone from peernetd before an answer"}
+                       : reply.error());
+      return;
+    }
+    self->take_knock_reply(reply.value());
+  });
+}
+
+void ConnectionImpl::answer(const Knock& knock, const std::string& server_token,
+                            std::function<void(Result<UpdateKnockRequest>)> send,
+                            std::function<void(Status)> opened, std::chrono::seconds timeout) {
+  knock_ = knock;
+  token_ = server_token;
+  settled_ = std::move(opened);
+  open_timer_.expires_after(timeout);
+  open_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    if (auto self = weak.lock(); self && !ec) {
+      self->settle(ice_failed());
+    }
+  });
+  peer_->answer_offer(knock.offer(), [weak = weak_from_this(),
+                                      send = std::move(send)](Result<std::string> answer) mutable {
+    auto self = weak.lock();
+    if (!self) {
+      return;
+    }
+    if (!answer) {
+      send(answer.error());
+      self->settle(std::move(answer).error());
+      return;
+    }
+    self->add_candidates(self->knock_.ice_candidates());
+    self->when_gathered([weak, send = std::move(send), sdp = std::move(answer).value()]() mutable {
+      auto me = weak.lock();
+      if (!me) {
+        return;
+      }
+      UpdateKnockRequest request;
+      request.set_knock(me->knock_.unique_id());
+      request.set_answer(std::move(sdp));
+      for (const auto& candidate : me->local_candidates_) {
+        *request.add_ice_candidates() = candidate;
+      }
+      me->candidates_sent_ = me->local_candidates_.size();
+      me->signaled_ = true;
+      send(std::move(request));
+    });
+  });
+}
+
+void ConnectionImpl::add_remote_candidates(const Knock& knock) {
+  add_candidates(knock.ice_candidates());
+}
+
+void ConnectionImpl::add_candidates(
+    const google::protobuf::RepeatedPtrField<IceCandidate>& candidates) {
+  for (const auto& candidate : candidates) {
+    if (candidate.candidate().empty()) {
+      remote_complete_ = true;
+      continue;
+    }
+    peer_->add_remote_candidate(
+        {candidate.candidate(), candidate.sdp_mid(), candidate.sdp_line_index()});
+  }
+}
+
+void ConnectionImpl::when_gathered(std::function<void()> next) {
+  if (gathered_) {
+    next();
+    return;
+  }
+  after_gathering_ = std::move(next);
+  gather_timer_.expires_after(kGatherBound);
+  gather_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (self && !ec && self->after_gathering_) {
+      spdlog::debug("ICE gathering still running after {} ms; the rest will trickle",
+                    kGatherBound.count());
+      std::exchange(self->after_gathering_, {})();
+    }
+  });
+}
+
+void ConnectionImpl::on_local_candidate(const IceCandidateLine& line) {
+  local_candidates_.push_back(to_proto(line));
+  if (line.candidate.empty()) {
+    gathered_ = true;
+    gather_timer_.cancel();
+    if (after_gathering_) {
+      std::exchange(after_gathering_, {})();
+      return;
+    }
+  }
+  if (signaled_) {
+    send_late_candidates();
+  }
+}
+
+void ConnectionImpl::send_late_candidates() {
+  if (trickling_ || closed_ || knock_.unique_id().empty() ||
+      candidates_sent_ >= local_candidates_.size()) {
+    return;
+  }
+  UpdateKnockRequest request;
+  request.set_knock(knock_.unique_id());
+  for (auto i = candidates_sent_; i < local_candidates_.size(); ++i) {
+    *request.add_ice_candidates() = local_candidates_[i];
+  }
+  candidates_sent_ = local_candidates_.size();
+  trickling_ = true;
+  signaling_->update_knock(
+      request, token_, [weak = weak_from_this()](const Result<UpdateKnockResponse>& response) {
+        auto self = weak.lock();
+        if (!self) {
+          return;
+        }
+        self->trickling_ = false;
+        if (!response) {
+          spdlog::debug("trickling candidates failed: {}", response.error().what());
+          return;
+        }
+        self->send_late_candidates();
+      });
+}
+
+// ---- ConnectionImpl: life -------------------------------------------------------------------
+
+void ConnectionImpl::on_state(RtcPeer::State state) {
+  if (state == RtcPeer::State::kConnected && role_ == Role::kServer) {
+    settle(std::monostate{});
+    return;
+  }
+  if (state == RtcPeer::State::kFailed || state == RtcPeer::State::kClosed) {
+    if (settled_) {
+      settle(ice_failed());
+    } else if (open_) {
+      fail(state == RtcPeer::State::kFailed ? ice_failed()
+                                            : Error{Errc::kClosed, "the connection was closed"});
+    }
+  }
+}
+
+void ConnectionImpl::on_remote_channel(std::shared_ptr<RtcChannel> channel) {
+  auto handle = std::make_shared<ChannelHandle>(loop_, std::move(channel));
+  if (on_channel_) {
+    on_channel_(handle);
+  } else {
+    early_remote_channels_.push_back(std::move(handle));
+  }
+}
+
+void ConnectionImpl::settle(Status status) {
+  if (!settled_) {
+    return;
+  }
+  auto done = std::exchange(settled_, {});
+  open_timer_.cancel();
+  open_ = status.ok();
+  if (!open_) {
+    close();
+  }
+  done(std::move(status));
+}
+
+void ConnectionImpl::fail(const Error& error) {
+  auto callback = std::exchange(on_closed_, {});
+  close();
+  if (callback) {
+    callback(error);
+  }
+}
+
+// ---- ConnectionImpl: the public side --------------------------------------------------------
+
+std::shared_ptr<Channel> ConnectionImpl::open_channel(const std::string& label) {
+  return loop_->call([this, &label]() -> std::shared_ptr<Channel> {
+    if (closed_) {
+      return nullptr;
+    }
+    auto raw = peer_->create_channel(label);
+    return raw ? std::make_shared<ChannelHandle>(loop_, std::move(raw)) : nullptr;
+  });
+}
+
+std::vector<std::shared_ptr<Channel>> ConnectionImpl::channels() const {
+  return loop_->call([this] {
+    return std::vector<std::shared_ptr<Channel>>(own_channels_.begin(), own_channels_.end());
+  });
+}
+
+void ConnectionImpl::on_channel(std::function<void(std::shared_ptr<Channel>)> callback) {
+  loop_->call([this, &callback] {
+    on_channel_ = std::move(callback);
+    if (!on_channel_) {
+      return;
+    }
+    // Channels that came before anyone listened, handed over on the next turn of the loop.
+    for (auto& channel : std::exchange(early_remote_channels_, {})) {
+      boost::asio::post(loop_->executor(), [weak = weak_from_this(), channel = std::move(channel)] {
+        if (auto self = weak.lock(); self && self->on_channel_) {
+          self->on_channel_(channel);
+        }
+      });
+    }
+  });
+}
+
+void ConnectionImpl::on_closed(std::function<void(const Error&)> callback) {
+  loop_->call([this, &callback] { on_closed_ = std::move(callback); });
+}
+
+bool ConnectionImpl::is_open() const {
+  return loop_->call([this] { return open_ && !closed_; });
+}
+
+void ConnectionImpl::close() {
+  loop_->call([this] {
+    if (closed_) {
+      return;
+    }
+    closed_ = true;
+    open_ = false;
+    gather_timer_.cancel();
+    open_timer_.cancel();
+    after_gathering_ = nullptr;
+    on_channel_ = nullptr;
+    on_closed_ = nullptr;
+    early_remote_channels_.clear();
+    if (peer_) {
+      peer_->close();
+    }
+  });
+}
+
+}  // namespace peernet::lib

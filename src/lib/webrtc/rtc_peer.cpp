@@ -1,0 +1,710 @@
+#include "webrtc/rtc_peer.h"
+
+#include <mutex>
+#include <optional>
+#include <utility>
+
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#define GST_USE_UNSTABLE_API
+#include <gst/gst.h>
+#include <gst/sdp/sdp.h>
+#include <gst/webrtc/webrtc.h>
+
+namespace peernet::lib {
+namespace {
+
+namespace asio = boost::asio;
+
+/// gst_init once per process, and a check that webrtcbin and what it needs are installed.
+Status init_gstreamer() {
+  static std::once_flag once;
+  static std::string failure;
+  std::call_once(once, [] {
+    GError* error = nullptr;
+    if (gst_init_check(nullptr, nullptr, &error) == FALSE) {
+      failure = std::string("GStreamer did not start: ") + (error ? error->message : "unknown");
+      g_clear_error(&error);
+      return;
+    }
+    for (const char* element : {"webrtcbin", "nicesrc", "dtlssrtpenc", "sctpenc"}) {
+      GstElementFactory* factory = gst_element_factory_find(element);
+      if (factory == nullptr) {
+        failure = std::string("GStreamer has no '") + element +
+                  "' element: install gstreamer1.0-plugins-bad and gstreamer1.0-nice";
+        return;
+      }
+      gst_object_unref(factory);
+    }
+  });
+  if (!failure.empty()) {
+    return Error{Errc::kInvalid, failure};
+  }
+  return std::monostate{};
+}
+
+/// A GError's message, and the GError freed.
+std::string take_message(GError* error) {
+  std::string message = error != nullptr ? error->message : "unknown error";
+  g_clear_error(&error);
+  return message;
+}
+
+/// GLib keeps user data as a bare pointer and gives it back to a destroy notify: these two are
+/// the only places where such ownership changes hands.
+template <class T, class... Args>
+gpointer glib_owned(Args&&... args) {
+  return std::make_unique<T>(std::forward<Args>(args)...).release();
+}
+template <class T>
+void glib_release(gpointer data) {
+  const std::unique_ptr<T> owned(static_cast<T*>(data));
+}
+
+/// What every GLib callback gets as its user data: the way onto the executor and the object it
+/// is about, if that still lives. Freed by GLib (through the destroy notify) once the handler is
+/// disconnected and no emission runs it any more.
+template <class Target>
+struct Link {
+  asio::any_io_executor executor;
+  std::weak_ptr<Target> target;
+
+  /// Runs `step(target)` on the executor, unless the target is gone or closed by then.
+  template <class Step>
+  void post(Step step) const {
+    asio::post(executor, [weak = target, step = std::move(step)]() mutable {
+      if (auto locked = weak.lock(); locked && !locked->is_closed()) {
+        step(*locked);
+      }
+    });
+  }
+
+  static void destroy(gpointer data, GClosure* /*closure*/) { glib_release<Link>(data); }
+};
+
+/// Connects `callback` to `signal` of `instance` with its own Link; returns the handler id.
+template <class Target>
+gulong connect(gpointer instance, const char* signal, GCallback callback,
+               const Link<Target>& link) {
+  return g_signal_connect_data(instance, signal, callback, glib_owned<Link<Target>>(link),
+                               &Link<Target>::destroy, GConnectFlags{});
+}
+
+std::vector<std::byte> copy_bytes(GBytes* bytes) {
+  gsize size = 0;
+  const auto* data = static_cast<const std::byte*>(g_bytes_get_data(bytes, &size));
+  return data == nullptr ? std::vector<std::byte>{} : std::vector<std::byte>(data, data + size);
+}
+
+class ChannelImpl final : public RtcChannel, public std::enable_shared_from_this<ChannelImpl> {
+ public:
+  ChannelImpl(asio::any_io_executor executor, GstWebRTCDataChannel* channel)
+      : executor_(std::move(executor)), channel_(channel) {
+    gchar* label = nullptr;
+    g_object_get(channel_, "label", &label, nullptr);
+    label_ = label != nullptr ? label : "";
+    g_free(label);
+  }
+  ~ChannelImpl() override { release(); }
+  ChannelImpl(const ChannelImpl&) = delete;
+  ChannelImpl& operator=(const ChannelImpl&) = delete;
+
+  /// Connects the handlers; a separate step because they need weak_from_this().
+  void attach() {
+    const Link<ChannelImpl> link{executor_, weak_from_this()};
+    handlers_ = {
+        connect(channel_, "on-open", G_CALLBACK(&ChannelImpl::on_open), link),
+        connect(channel_, "on-close", G_CALLBACK(&ChannelImpl::on_close), link),
+        connect(channel_, "on-error", G_CALLBACK(&ChannelImpl::on_error), link),
+        connect(channel_, "on-message-data", G_CALLBACK(&ChannelImpl::on_message_data), link),
+        connect(channel_, "on-message-string", G_CALLBACK(&ChannelImpl::on_message_string), link),
+        connect(channel_, "on-buffered-amount-low", G_CALLBACK(&ChannelImpl::on_buffered_low),
+                link),
+    };
+    GstWebRTCDataChannelState state{};
+    g_object_get(channel_, "ready-state", &state, nullptr);
+    if (state == GST_WEBRTC_DATA_CHANNEL_STATE_OPEN) {
+      state_ = State::kOpen;
+    }
+  }
+
+  bool is_closed() const { return state_ == State::kClosed; }
+
+  const std::string& label() const override { return label_; }
+  State state() const override { return state_; }
+
+  void set_events(Events events) override {
+    events_ = std::move(events);
+    if (state_ == State::kOpen && events_.open && !open_told_) {
+      open_told_ = true;
+      asio::post(executor_, [weak = weak_from_this()] {
+        if (auto self = weak.lock(); self && self->state_ == State::kOpen && self->events_.open) {
+          self->events_.open();
+        }
+      });
+    }
+  }
+
+  bool send(std::span<const std::byte> message) override {
+    if (state_ != State::kOpen || message.size() > kMaxMessageBytes) {
+      return false;
+    }
+    GBytes* bytes = g_bytes_new(message.data(), message.size());
+    GError* error = nullptr;
+    const bool sent = gst_webrtc_data_channel_send_data_full(channel_, bytes, &error) != FALSE;
+    g_bytes_unref(bytes);
+    if (!sent) {
+      spdlog::debug("data channel '{}': send failed: {}", label_, take_message(error));
+    }
+    return sent;
+  }
+
+  bool send_text(std::string_view text) override {
+    if (state_ != State::kOpen || text.size() > kMaxMessageBytes) {
+      return false;
+    }
+    const std::string copy(text);  // NUL-terminated
+    GError* error = nullptr;
+    const bool sent =
+        gst_webrtc_data_channel_send_string_full(channel_, copy.c_str(), &error) != FALSE;
+    if (!sent) {
+      spdlog::debug("data channel '{}': send failed: {}", label_, take_message(error));
+    }
+    return sent;
+  }
+
+  std::uint64_t buffered_amount() const override {
+    if (channel_ == nullptr) {
+      return 0;
+    }
+    guint64 amount = 0;
+    g_object_get(channel_, "buffered-amount", &amount, nullptr);
+    return amount;
+  }
+
+  void set_buffered_amount_low_threshold(std::uint64_t bytes) override {
+    if (channel_ != nullptr) {
+      g_object_set(channel_, "buffered-amount-low-threshold", static_cast<guint64>(bytes), nullptr);
+    }
+  }
+
+  void close() override {
+    if (state_ == State::kClosed) {
+      return;
+    }
+    state_ = State::kClosed;
+    events_ = {};
+    if (channel_ != nullptr) {
+      gst_webrtc_data_channel_close(channel_);
+    }
+    release();
+  }
+
+ private:
+  /// Disconnects the handlers and drops the channel; no callback of ours runs after this.
+  void release() {
+    if (channel_ == nullptr) {
+      return;
+    }
+    for (const gulong id : handlers_) {
+      g_signal_handler_disconnect(channel_, id);
+    }
+    handlers_.clear();
+    g_object_unref(channel_);
+    channel_ = nullptr;
+  }
+
+  /// Ends the channel from the network's side: tells the owner once, then lets go.
+  void closed_by_peer() {
+    if (state_ == State::kClosed) {
+      return;
+    }
+    state_ = State::kClosed;
+    auto events = std::exchange(events_, {});
+    release();
+    if (events.closed) {
+      events.closed();
+    }
+  }
+
+  static void on_open(GstWebRTCDataChannel* /*channel*/, gpointer data) {
+    static_cast<Link<ChannelImpl>*>(data)->post([](ChannelImpl& self) {
+      self.state_ = State::kOpen;
+      if (self.events_.open && !self.open_told_) {
+        self.open_told_ = true;
+        self.events_.open();
+      }
+    });
+  }
+  static void on_close(GstWebRTCDataChannel* /*channel*/, gpointer data) {
+    static_cast<Link<ChannelImpl>*>(data)->post([](ChannelImpl& self) { self.closed_by_peer(); });
+  }
+  static void on_error(GstWebRTCDataChannel* /*channel*/, GError* error, gpointer data) {
+    spdlog::debug("data channel error: {}", error != nullptr ? error->message : "unknown");
+    static_cast<Link<ChannelImpl>*>(data)->post([](ChannelImpl& self) { self.closed_by_peer(); });
+  }
+  static void on_message_data(GstWebRTCDataChannel* /*channel*/, GBytes* bytes, gpointer data) {
+    static_cast<Link<ChannelImpl>*>(data)->post(
+        [message =
+             bytes != nullptr ? copy_bytes(bytes) : std::vector<std::byte>{}](ChannelImpl& self) {
+          if (self.events_.message) {
+            self.events_.message(message, false);
+          }
+        });
+  }
+  static void on_message_string(GstWebRTCDataChannel* /*channel*/, gchar* text, gpointer data) {
+    std::string copy = text != nullptr ? text : "";
+    static_cast<Link<ChannelImpl>*>(data)->post([copy = std::move(copy)](ChannelImpl& self) {
+      if (self.events_.message) {
+        self.events_.message(std::as_bytes(std::span(copy.data(), copy.size())), true);
+      }
+    });
+  }
+  static void on_buffered_low(GstWebRTCDataChannel* /*channel*/, gpointer data) {
+    static_cast<Link<ChannelImpl>*>(data)->post([](ChannelImpl& self) {
+      if (self.events_.buffered_amount_low) {
+        self.events_.buffered_amount_low();
+      }
+    });
+  }
+
+  asio::any_io_executor executor_;
+  GstWebRTCDataChannel* channel_;  // owned reference; null once released
+  std::string label_;
+  std::vector<gulong> handlers_;
+  State state_ = State::kConnecting;
+  bool open_told_ = false;  // `open` is told once, whenever the callback is set
+  Events events_;
+};
+
+class PeerImpl final : public RtcPeer, public std::enable_shared_from_this<PeerImpl> {
+ public:
+  PeerImpl(asio::any_io_executor executor, Events events)
+      : executor_(std::move(executor)), events_(std::move(events)) {}
+  ~PeerImpl() override { release(); }
+  PeerImpl(const PeerImpl&) = delete;
+  PeerImpl& operator=(const PeerImpl&) = delete;
+
+  Status start(const RtcConfig& config) {
+    pipeline_ = gst_pipeline_new(nullptr);
+    webrtc_ = gst_element_factory_make("webrtcbin", nullptr);
+    if (pipeline_ == nullptr || webrtc_ == nullptr) {
+      return Error{Errc::kInvalid, "GStreamer could not make a webrtcbin"};
+    }
+    gst_object_ref_sink(pipeline_);
+    g_object_set(webrtc_, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, nullptr);
+    if (!config.stun_server.empty()) {
+      g_object_set(webrtc_, "stun-server", config.stun_server.c_str(), nullptr);
+    }
+    for (const auto& turn : config.turn_servers) {
+      gboolean added = FALSE;
+      g_signal_emit_by_name(webrtc_, "add-turn-server", turn.c_str(), &added);
+      if (added == FALSE) {
+        return Error{Errc::kInvalid, "not a usable TURN server URL: " + turn};
+      }
+    }
+    gst_bin_add(GST_BIN(pipeline_), webrtc_);  // the bin takes the floating reference
+
+    if (config.loopback_only) {
+      if (auto status = add_loopback_address(); !status) {
+        return status;
+      }
+    }
+
+    const Link<PeerImpl> link{executor_, weak_from_this()};
+    handlers_ = {
+        connect(webrtc_, "on-ice-candidate", G_CALLBACK(&PeerImpl::on_ice_candidate), link),
+        connect(webrtc_, "on-data-channel", G_CALLBACK(&PeerImpl::on_data_channel), link),
+        connect(webrtc_, "notify::connection-state", G_CALLBACK(&PeerImpl::on_connection_state),
+                link),
+        connect(webrtc_, "notify::ice-gathering-state", G_CALLBACK(&PeerImpl::on_gathering_state),
+                link),
+    };
+    GstBus* bus = gst_pipeline_get_bus(GST_PIPELINE(pipeline_));
+    gst_bus_set_sync_handler(bus, &PeerImpl::on_bus_message, glib_owned<Link<PeerImpl>>(link),
+                             &glib_release<Link<PeerImpl>>);
+    gst_object_unref(bus);
+
+    if (gst_element_set_state(pipeline_, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
+      return Error{Errc::kInvalid, "GStreamer could not start the webrtcbin pipeline"};
+    }
+    return std::monostate{};
+  }
+
+  bool is_closed() const { return closed_; }
+  State state() const override { return state_; }
+
+  std::shared_ptr<RtcChannel> create_channel(const std::string& label) override {
+    if (closed_) {
+      return nullptr;
+    }
+    GstStructure* options = gst_structure_new("options", "ordered", G_TYPE_BOOLEAN, TRUE, nullptr);
+    GstWebRTCDataChannel* channel = nullptr;
+    g_signal_emit_by_name(webrtc_, "create-data-channel", label.c_str(), options, &channel);
+    gst_structure_free(options);
+    if (channel == nullptr) {
+      return nullptr;
+    }
+    return adopt(channel);
+  }
+
+  void create_offer(std::function<void(Result<std::string>)> done) override {
+    gpointer call = glib_owned<DescriptionCall>(Link<PeerImpl>{executor_, weak_from_this()},
+                                                std::move(done), "offer", webrtc_);
+    GstPromise* promise = gst_promise_new_with_change_func(&PeerImpl::on_description_created, call,
+                                                           &DescriptionCall::destroy);
+    g_signal_emit_by_name(webrtc_, "create-offer", nullptr, promise);
+  }
+
+  void answer_offer(const std::string& offer,
+                    std::function<void(Result<std::string>)> done) override {
+    auto* description = parse_description(offer, GST_WEBRTC_SDP_TYPE_OFFER);
+    if (description == nullptr) {
+      post_result(std::move(done), Error{Errc::kInvalid, "the offer is not an SDP"});
+      return;
+    }
+    gpointer call = glib_owned<DescriptionCall>(Link<PeerImpl>{executor_, weak_from_this()},
+                                                std::move(done), "answer", webrtc_);
+    GstPromise* promise =
+        gst_promise_new_with_change_func(&PeerImpl::on_offer_set, call, &DescriptionCall::destroy);
+    g_signal_emit_by_name(webrtc_, "set-remote-description", description, promise);
+    gst_webrtc_session_description_free(description);
+  }
+
+  void accept_answer(const std::string& answer, std::function<void(Status)> done) override {
+    auto* description = parse_description(answer, GST_WEBRTC_SDP_TYPE_ANSWER);
+    if (description == nullptr) {
+      asio::post(executor_, [done = std::move(done)] {
+        done(Error{Errc::kInvalid, "the answer is not an SDP"});
+      });
+      return;
+    }
+    gpointer call =
+        glib_owned<AnswerCall>(Link<PeerImpl>{executor_, weak_from_this()}, std::move(done));
+    GstPromise* promise =
+        gst_promise_new_with_change_func(&PeerImpl::on_answer_set, call, &AnswerCall::destroy);
+    g_signal_emit_by_name(webrtc_, "set-remote-description", description, promise);
+    gst_webrtc_session_description_free(description);
+  }
+
+  void add_remote_candidate(const IceCandidateLine& candidate) override {
+    if (closed_ || candidate.candidate.empty()) {
+      return;  // webrtcbin needs no end-of-candidates mark
+    }
+    if (!remote_set_) {
+      pending_candidates_.push_back(candidate);
+      return;
+    }
+    g_signal_emit_by_name(webrtc_, "add-ice-candidate", static_cast<guint>(candidate.mline_index),
+                          candidate.candidate.c_str());
+  }
+
+  void close() override {
+    if (closed_) {
+      return;
+    }
+    closed_ = true;
+    state_ = State::kClosed;
+    events_ = {};
+    release();
+  }
+
+ private:
+  /// A create-offer or create-answer in flight.
+  struct DescriptionCall {
+    Link<PeerImpl> link;
+    std::function<void(Result<std::string>)> done;
+    const char* field;
+    GstElement* webrtc;  // a reference of the call's own: webrtcbin's threads never touch the peer
+    DescriptionCall(Link<PeerImpl> l, std::function<void(Result<std::string>)> d, const char* f,
+                    GstElement* w)
+        : link(std::move(l)),
+          done(std::move(d)),
+          field(f),
+          webrtc(GST_ELEMENT(gst_object_ref(w))) {}
+    ~DescriptionCall() { gst_object_unref(webrtc); }
+    DescriptionCall(const DescriptionCall&) = delete;
+    DescriptionCall& operator=(const DescriptionCall&) = delete;
+    static void destroy(gpointer data) { glib_release<DescriptionCall>(data); }
+  };
+  /// A set-remote-description of an answer in flight.
+  struct AnswerCall {
+    Link<PeerImpl> link;
+    std::function<void(Status)> done;
+    AnswerCall(Link<PeerImpl> l, std::function<void(Status)> d)
+        : link(std::move(l)), done(std::move(d)) {}
+    static void destroy(gpointer data) { glib_release<AnswerCall>(data); }
+  };
+
+  static GstWebRTCSessionDescription* parse_description(const std::string& text,
+                                                        GstWebRTCSDPType type) {
+    GstSDPMessage* sdp = nullptr;
+    if (gst_sdp_message_new_from_text(text.c_str(), &sdp) != GST_SDP_OK || sdp == nullptr) {
+      return nullptr;
+    }
+    if (gst_sdp_message_medias_len(sdp) == 0) {
+      gst_sdp_message_free(sdp);
+      return nullptr;
+    }
+    return gst_webrtc_session_description_new(type, sdp);  // takes the SDP
+  }
+
+  /// The reply's error, if the promise carries one.
+  static std::optional<std::string> promise_error(GstPromise* promise) {
+    if (gst_promise_wait(promise) != GST_PROMISE_RESULT_REPLIED) {
+      return "webrtcbin did not reply";
+    }
+    const GstStructure* reply = gst_promise_get_reply(promise);
+    if (reply != nullptr && gst_structure_has_field(reply, "error")) {
+      GError* error = nullptr;
+      gst_structure_get(reply, "error", G_TYPE_ERROR, &error, nullptr);
+      return take_message(error);
+    }
+    return std::nullopt;
+  }
+
+  void post_result(std::function<void(Result<std::string>)> done, Result<std::string> result) {
+    asio::post(executor_, [done = std::move(done), result = std::move(result)]() mutable {
+      done(std::move(result));
+    });
+  }
+
+  /// Runs on webrtcbin's thread: the offer or answer is made; set it locally, hand its SDP on.
+  static void on_description_created(GstPromise* promise, gpointer data) {
+    auto* call = static_cast<DescriptionCall*>(data);
+    if (auto error = promise_error(promise)) {
+      finish(call, Error{Errc::kInvalid, "webrtcbin could not create an " +
+                                             std::string(call->field) + ": " + *error});
+      gst_promise_unref(promise);
+      return;
+    }
+    GstWebRTCSessionDescription* description = nullptr;
+    gst_structure_get(gst_promise_get_reply(promise), call->field,
+                      GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &description, nullptr);
+    gst_promise_unref(promise);
+    if (description == nullptr) {
+      finish(call, Error{Errc::kInvalid, "webrtcbin made no " + std::string(call->field)});
+      return;
+    }
+    GstPromise* set = gst_promise_new();
+    g_signal_emit_by_name(call->webrtc, "set-local-description", description, set);
+    gst_promise_unref(set);
+    gchar* text = gst_sdp_message_as_text(description->sdp);
+    std::string sdp = text != nullptr ? text : "";
+    g_free(text);
+    gst_webrtc_session_description_free(description);
+    finish(call, std::move(sdp));
+  }
+
+  /// Hands a description result to the executor (the DescriptionCall is freed by GLib later).
+  static void finish(DescriptionCall* call, Result<std::string> result) {
+    call->link.post([done = std::move(call->done), result = std::move(result)](PeerImpl&) mutable {
+      done(std::move(result));
+    });
+  }
+
+  /// Runs on webrtcbin's thread: the remote offer is set; make the answer.
+  static void on_offer_set(GstPromise* promise, gpointer data) {
+    auto* call = static_cast<DescriptionCall*>(data);
+    auto error = promise_error(promise);
+    gst_promise_unref(promise);
+    if (error) {
+      finish(call, Error{Errc::kInvalid, "webrtcbin refused the offer: " + *error});
+      return;
+    }
+    call->link.post([](PeerImpl& peer) { peer.remote_description_set(); });
+    gpointer next =
+        glib_owned<DescriptionCall>(call->link, std::move(call->done), "answer", call->webrtc);
+    GstPromise* answer = gst_promise_new_with_change_func(&PeerImpl::on_description_created, next,
+                                                          &DescriptionCall::destroy);
+    g_signal_emit_by_name(call->webrtc, "create-answer", nullptr, answer);
+  }
+
+  /// Runs on webrtcbin's thread: the remote answer is set (or refused).
+  static void on_answer_set(GstPromise* promise, gpointer data) {
+    auto* call = static_cast<AnswerCall*>(data);
+    auto error = promise_error(promise);
+    gst_promise_unref(promise);
+    call->link.post([done = std::move(call->done), error = std::move(error)](PeerImpl& peer) {
+      if (error) {
+        done(Error{Errc::kInvalid, "webrtcbin refused the answer: " + *error});
+        return;
+      }
+      peer.remote_description_set();
+      done(std::monostate{});
+    });
+  }
+
+  void remote_description_set() {
+    remote_set_ = true;
+    for (const auto& candidate : std::exchange(pending_candidates_, {})) {
+      add_remote_candidate(candidate);
+    }
+  }
+
+  Status add_loopback_address() {
+    GObject* ice = nullptr;
+    g_object_get(webrtc_, "ice-agent", &ice, nullptr);
+    if (ice == nullptr) {
+      return Error{Errc::kInvalid, "webrtcbin has no ICE agent"};
+    }
+    gboolean added = FALSE;
+    if (g_signal_lookup("add-local-ip-address", G_OBJECT_TYPE(ice)) != 0) {
+      g_signal_emit_by_name(ice, "add-local-ip-address", "127.0.0.1", &added);
+    }
+    g_object_unref(ice);
+    if (added == FALSE) {
+      return Error{Errc::kInvalid, "the ICE agent would not gather on 127.0.0.1"};
+    }
+    return std::monostate{};
+  }
+
+  std::shared_ptr<ChannelImpl> adopt(GstWebRTCDataChannel* channel) {
+    auto impl = std::make_shared<ChannelImpl>(executor_, channel);
+    impl->attach();
+    channels_.push_back(impl);
+    return impl;
+  }
+
+  void set_state(State state) {
+    if (state_ == state || state_ == State::kClosed) {
+      return;
+    }
+    state_ = state;
+    if (events_.state) {
+      events_.state(state);
+    }
+  }
+
+  static void on_ice_candidate(GstElement* /*webrtc*/, guint mline, gchar* candidate,
+                               gpointer data) {
+    IceCandidateLine line{candidate != nullptr ? candidate : "", "", static_cast<int>(mline)};
+    if (line.candidate.empty()) {
+      return;  // the end of gathering is told by the gathering state
+    }
+    line.mid =
+        std::to_string(mline);  // max-bundle: one m-line per transport, mid as webrtcbin writes it
+    static_cast<Link<PeerImpl>*>(data)->post([line = std::move(line)](PeerImpl& peer) {
+      if (peer.events_.local_candidate) {
+        peer.events_.local_candidate(line);
+      }
+    });
+  }
+
+  static void on_gathering_state(GstElement* webrtc, GParamSpec* /*spec*/, gpointer data) {
+    GstWebRTCICEGatheringState state{};
+    g_object_get(webrtc, "ice-gathering-state", &state, nullptr);
+    if (state != GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE) {
+      return;
+    }
+    static_cast<Link<PeerImpl>*>(data)->post([](PeerImpl& peer) {
+      if (!peer.gathering_done_ && peer.events_.local_candidate) {
+        peer.gathering_done_ = true;
+        peer.events_.local_candidate(IceCandidateLine{});
+      }
+    });
+  }
+
+  static void on_connection_state(GstElement* webrtc, GParamSpec* /*spec*/, gpointer data) {
+    GstWebRTCPeerConnectionState state{};
+    g_object_get(webrtc, "connection-state", &state, nullptr);
+    State ours = State::kConnecting;
+    switch (state) {
+      case GST_WEBRTC_PEER_CONNECTION_STATE_NEW:
+        return;
+      case GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED:
+        ours = State::kConnected;
+        break;
+      case GST_WEBRTC_PEER_CONNECTION_STATE_FAILED:
+        ours = State::kFailed;
+        break;
+      case GST_WEBRTC_PEER_CONNECTION_STATE_CLOSED:
+        ours = State::kClosed;
+        break;
+      default:
+        break;
+    }
+    static_cast<Link<PeerImpl>*>(data)->post([ours](PeerImpl& peer) { peer.set_state(ours); });
+  }
+
+  static void on_data_channel(GstElement* /*webrtc*/, GstWebRTCDataChannel* channel,
+                              gpointer data) {
+    g_object_ref(channel);
+    // The handlers must be connected before the channel's first message, which comes on this
+    // same thread after this returns: attach them here, and hand the channel over on the
+    // executor (where it is freed, unused, if the peer is gone by then).
+    auto* link = static_cast<Link<PeerImpl>*>(data);
+    auto impl = std::make_shared<ChannelImpl>(link->executor, channel);
+    impl->attach();
+    link->post([impl](PeerImpl& self) {
+      self.channels_.push_back(impl);
+      if (self.events_.channel) {
+        self.events_.channel(impl);
+      }
+    });
+  }
+
+  static GstBusSyncReply on_bus_message(GstBus* /*bus*/, GstMessage* message, gpointer data) {
+    if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_ERROR) {
+      GError* error = nullptr;
+      gst_message_parse_error(message, &error, nullptr);
+      spdlog::warn("webrtcbin pipeline error: {}", take_message(error));
+      static_cast<Link<PeerImpl>*>(data)->post(
+          [](PeerImpl& peer) { peer.set_state(State::kFailed); });
+    }
+    gst_message_unref(message);  // a handler that drops a message owns it
+    return GST_BUS_DROP;
+  }
+
+  /// Disconnects everything, stops the pipeline and frees it.
+  void release() {
+    for (auto& channel : channels_) {
+      channel->close();
+    }
+    channels_.clear();
+    if (pipeline_ == nullptr) {
+      return;
+    }
+    for (const gulong id : handlers_) {
+      g_signal_handler_disconnect(webrtc_, id);
+    }
+    handlers_.clear();
+    gst_element_set_state(pipeline_, GST_STATE_NULL);
+    GstBus* bus = gst_pipeline_get_bus(GST_PIPELINE(pipeline_));
+    gst_bus_set_sync_handler(bus, nullptr, nullptr, nullptr);
+    gst_object_unref(bus);
+    gst_object_unref(pipeline_);
+    pipeline_ = nullptr;
+    webrtc_ = nullptr;
+  }
+
+  asio::any_io_executor executor_;
+  Events events_;
+  GstElement* pipeline_ = nullptr;  // owned
+  GstElement* webrtc_ = nullptr;    // owned by the pipeline
+  std::vector<gulong> handlers_;
+  std::vector<std::shared_ptr<ChannelImpl>> channels_;
+  std::vector<IceCandidateLine> pending_candidates_;
+  State state_ = State::kNew;
+  bool remote_set_ = false;
+  bool gathering_done_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace
+
+Result<std::shared_ptr<RtcPeer>> RtcPeer::create(asio::any_io_executor executor,
+                                                 const RtcConfig& config, Events events) {
+  if (auto status = init_gstreamer(); !status) {
+    return std::move(status).error();
+  }
+  auto peer = std::make_shared<PeerImpl>(std::move(executor), std::move(events));
+  if (auto status = peer->start(config); !status) {
+    peer->close();
+    return std::move(status).error();
+  }
+  return std::shared_ptr<RtcPeer>(std::move(peer));
+}
+
+}  // namespace peernet::lib
