@@ -119,9 +119,6 @@ void HttpSession<Stream>::do_read() {
           self->on_read(ec, 0);
           return;
         }
-        if (self->closed_) {
-          return;  // shut down while these bytes were on their way: they go unanswered
-        }
         read_request();
       });
 }

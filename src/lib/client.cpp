@@ -313,6 +313,13 @@ struct Client::Impl {
   std::shared_ptr<ServeLoop> serving;                      // on the loop
   std::vector<std::weak_ptr<ConnectionImpl>> connections;  // on the loop
 
+  /// Remembers a connection to close with the client, forgetting those already gone (a weak
+  /// pointer keeps a make_shared object's memory until it is dropped).
+  void track(const std::shared_ptr<ConnectionImpl>& connection) {
+    std::erase_if(connections, [](const auto& weak) { return weak.expired(); });
+    connections.push_back(connection);
+  }
+
   /// Runs `start(done)` on the loop and waits for `done`'s result.
   template <class T, class Start>
   T await(Start start) {
@@ -410,7 +417,7 @@ std::shared_ptr<Connection> Client::connect(const Server& server, const std::str
           done(std::move(status).error());
           return;
         }
-        impl_->connections.push_back(connection);
+        impl_->track(connection);
         connection->knock(server, protocol, version, channels, impl_->options.connect_timeout,
                           [connection, done = std::move(done)](Status status) {
                             if (!status) {
@@ -433,7 +440,7 @@ void Client::serve(const Server& server, ServeHandlers handlers) {
     // Every connection handed out is closed with the client, whatever the user keeps.
     handlers.connection =
         [this, user = std::move(handlers.connection)](std::shared_ptr<Connection> connection) {
-          impl_->connections.push_back(std::static_pointer_cast<ConnectionImpl>(connection));
+          impl_->track(std::static_pointer_cast<ConnectionImpl>(connection));
           if (user) {
             user(std::move(connection));
           }

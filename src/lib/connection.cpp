@@ -77,13 +77,11 @@ void ChannelHandle::update(const std::function<void(RtcChannel::Events&)>& chang
 }
 
 void ChannelHandle::when_open(std::function<void()> callback) {
-  internal_open_ = std::move(callback);
-  update([](RtcChannel::Events&) {});
+  update([this, &callback](RtcChannel::Events&) { internal_open_ = std::move(callback); });
 }
 
 void ChannelHandle::on_open(std::function<void()> callback) {
-  loop_->call([this, &callback] { user_open_ = std::move(callback); });
-  update([](RtcChannel::Events&) {});
+  update([this, &callback](RtcChannel::Events&) { user_open_ = std::move(callback); });
 }
 
 void ChannelHandle::on_message(std::function<void(std::span<const std::byte>, bool)> callback) {
@@ -129,22 +127,9 @@ ConnectionImpl::~ConnectionImpl() {
 
 Status ConnectionImpl::start(const RtcConfig& config) {
   RtcPeer::Events events;
-  const std::weak_ptr<ConnectionImpl> weak = weak_from_this();
-  events.local_candidate = [weak](const IceCandidateLine& line) {
-    if (auto self = weak.lock()) {
-      self->on_local_candidate(line);
-    }
-  };
-  events.state = [weak](RtcPeer::State state) {
-    if (auto self = weak.lock()) {
-      self->on_state(state);
-    }
-  };
-  events.channel = [weak](std::shared_ptr<RtcChannel> channel) {
-    if (auto self = weak.lock()) {
-      self->on_remote_channel(std::move(channel));
-    }
-  };
+  events.local_candidate = guarded(&ConnectionImpl::on_local_candidate);
+  events.state = guarded(&ConnectionImpl::on_state);
+  events.channel = guarded(&ConnectionImpl::on_remote_channel);
   auto peer = RtcPeer::create(loop_->executor(), config, std::move(events));
   if (!peer) {
     return std::move(peer).error();
@@ -152,6 +137,26 @@ Status ConnectionImpl::start(const RtcConfig& config) {
   peer_ = std::move(peer).value();
   return std::monostate{};
 }
+
+void ConnectionImpl::start_open_timer(std::chrono::seconds timeout) {
+  timeout_ = timeout;
+  open_timer_.expires_after(timeout);
+  open_timer_.async_wait(guarded(&ConnectionImpl::on_open_timer));
+}
+
+void ConnectionImpl::on_open_timer(boost::system::error_code ec) {
+  if (ec) {
+    return;
+  }
+  if (role_ == Role::kKnocker && !answered_) {
+    settle(Error{Errc::kNoAnswer,
+                 fmt::format("no answer to the knock within {} s", timeout_.count())});
+    return;
+  }
+  settle(ice_failed());
+}
+
+// ---- ConnectionImpl: the knocking side ------------------------------------------------------
 
 void ConnectionImpl::knock(const Server& server, const std::string& protocol,
                            const std::string& version, const std::vector<std::string>& channels,
@@ -171,66 +176,57 @@ void ConnectionImpl::knock(const Server& server, const std::string& protocol,
     own_channels_.push_back(std::make_shared<ChannelHandle>(loop_, std::move(raw)));
   }
   // Open means the first channel is open, ready to carry messages.
-  own_channels_.front()->when_open([weak = weak_from_this()] {
-    if (auto self = weak.lock()) {
-      self->settle(std::monostate{});
-    }
-  });
-  open_timer_.expires_after(timeout);
-  open_timer_.async_wait([weak = weak_from_this(), timeout](boost::system::error_code ec) {
-    if (auto self = weak.lock(); self && !ec) {
-      self->settle(self->answered_
-                       ? ice_failed()
-                       : Error{Errc::kNoAnswer,
-                               fmt::format("no answer to the knock within {} s", timeout.count())});
-    }
-  });
+  own_channels_.front()->when_open(guarded(&ConnectionImpl::on_first_channel_open));
+  start_open_timer(timeout);
+  peer_->create_offer(guarded(&ConnectionImpl::on_offer));
+}
 
-  peer_->create_offer([weak = weak_from_this()](Result<std::string> offer) {
-    auto self = weak.lock();
-    if (!self || !self->settled_) {
-      return;
-    }
-    if (!offer) {
-      self->settle(std::move(offer).error());
-      return;
-    }
-    self->knock_.set_offer(std::move(offer).value());
-    self->when_gathered([weak] {
-      auto me = weak.lock();
-      if (!me || !me->settled_) {
-        return;
-      }
-      CreateKnockRequest request;
-      request.set_server(me->knock_.server());
-      request.set_wait_seconds(static_cast<std::uint32_t>(me->poll_wait_.count()));
-      *request.mutable_knock() = me->knock_;
-      for (const auto& candidate : me->local_candidates_) {
-        *request.mutable_knock()->add_ice_candidates() = candidate;
-      }
-      me->candidates_sent_ = me->local_candidates_.size();
-      me->signaled_ = true;
-      me->signaling_->create_knock(request, [weak](Result<CreateKnockResponse> response) {
-        auto again = weak.lock();
-        if (!again || !again->settled_) {
-          return;
-        }
-        if (!response) {
-          const auto& error = response.error();
-          again->settle(error.code() == Errc::kNotFound
-                            ? Error{Errc::kNotFound,
-                                    "server '" + again->knock_.server() +
-                                        "' is not in the room (it left, expired, or never was)"}
-                            : error);
-          return;
-        }
-        again->token_ = response->token();
-        again->knock_.set_unique_id(response->knock().unique_id());
-        again->send_late_candidates();
-        again->take_knock_reply(response->knock());
-      });
-    });
-  });
+void ConnectionImpl::on_first_channel_open() { settle(std::monostate{}); }
+
+void ConnectionImpl::on_offer(Result<std::string> offer) {
+  if (!settled_) {
+    return;
+  }
+  if (!offer) {
+    settle(std::move(offer).error());
+    return;
+  }
+  knock_.set_offer(std::move(offer).value());
+  signal_when_gathered();
+}
+
+void ConnectionImpl::send_knock() {
+  if (!settled_) {
+    return;
+  }
+  CreateKnockRequest request;
+  request.set_server(knock_.server());
+  request.set_wait_seconds(static_cast<std::uint32_t>(poll_wait_.count()));
+  *request.mutable_knock() = knock_;
+  for (const auto& candidate : local_candidates_) {
+    *request.mutable_knock()->add_ice_candidates() = candidate;
+  }
+  candidates_sent_ = local_candidates_.size();
+  signaled_ = true;
+  signaling_->create_knock(request, guarded(&ConnectionImpl::on_knocked));
+}
+
+void ConnectionImpl::on_knocked(Result<CreateKnockResponse> response) {
+  if (!settled_) {
+    return;
+  }
+  if (!response) {
+    const auto& error = response.error();
+    settle(error.code() == Errc::kNotFound
+               ? Error{Errc::kNotFound, "server '" + knock_.server() +
+                                            "' is not in the room (it left, expired, or never was)"}
+               : error);
+    return;
+  }
+  token_ = response->token();
+  knock_.set_unique_id(response->knock().unique_id());
+  send_late_candidates();
+  take_knock_reply(response->knock());
 }
 
 void ConnectionImpl::take_knock_reply(const Knock& reply) {
@@ -252,15 +248,17 @@ void ConnectionImpl::take_knock_reply(const Knock& reply) {
   }
   if (!answered_) {
     answered_ = true;
-    peer_->accept_answer(reply.answer(), [weak = weak_from_this()](Status status) {
-      if (auto self = weak.lock(); self && !status) {
-        self->settle(std::move(status).error());
-      }
-    });
+    peer_->accept_answer(reply.answer(), guarded(&ConnectionImpl::on_answer_accepted));
   }
   add_candidates(reply.server_ice_candidates());
   if (!remote_complete_) {
     wait_for_answer();  // more of the server's candidates are to come
+  }
+}
+
+void ConnectionImpl::on_answer_accepted(Status status) {
+  if (!status) {
+    settle(std::move(status).error());
   }
 }
 
@@ -272,61 +270,56 @@ void ConnectionImpl::wait_for_answer() {
   request.set_knock(knock_.unique_id());
   request.set_wait_seconds(static_cast<std::uint32_t>(poll_wait_.count()));
   request.set_since(revision_);
-  signaling_->get_knock(request, token_, [weak = weak_from_this()](Result<Knock> reply) {
-    auto self = weak.lock();
-    if (!self || !self->settled_) {
-      return;
-    }
-    if (!reply) {
-      self->settle(reply.error().code() == Errc::kNotFound
-                       ? Error{Errc::kNoAnswer, "the knock is gone from peernetd before an answer"}
-                       : reply.error());
-      return;
-    }
-    self->take_knock_reply(reply.value());
-  });
+  signaling_->get_knock(request, token_, guarded(&ConnectionImpl::on_knock_read));
 }
+
+void ConnectionImpl::on_knock_read(Result<Knock> reply) {
+  if (!settled_) {
+    return;
+  }
+  if (!reply) {
+    settle(reply.error().code() == Errc::kNotFound
+               ? Error{Errc::kNoAnswer, "the knock is gone from peernetd before an answer"}
+               : reply.error());
+    return;
+  }
+  take_knock_reply(reply.value());
+}
+
+// ---- ConnectionImpl: the serving side -------------------------------------------------------
 
 void ConnectionImpl::answer(const Knock& knock, const std::string& server_token,
                             std::function<void(Result<UpdateKnockRequest>)> send,
                             std::function<void(Status)> opened, std::chrono::seconds timeout) {
   knock_ = knock;
   token_ = server_token;
+  send_answer_ = std::move(send);
   settled_ = std::move(opened);
-  open_timer_.expires_after(timeout);
-  open_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
-    if (auto self = weak.lock(); self && !ec) {
-      self->settle(ice_failed());
-    }
-  });
-  peer_->answer_offer(knock.offer(), [weak = weak_from_this(),
-                                      send = std::move(send)](Result<std::string> answer) mutable {
-    auto self = weak.lock();
-    if (!self) {
-      return;
-    }
-    if (!answer) {
-      send(answer.error());
-      self->settle(std::move(answer).error());
-      return;
-    }
-    self->add_candidates(self->knock_.ice_candidates());
-    self->when_gathered([weak, send = std::move(send), sdp = std::move(answer).value()]() mutable {
-      auto me = weak.lock();
-      if (!me) {
-        return;
-      }
-      UpdateKnockRequest request;
-      request.set_knock(me->knock_.unique_id());
-      request.set_answer(std::move(sdp));
-      for (const auto& candidate : me->local_candidates_) {
-        *request.add_ice_candidates() = candidate;
-      }
-      me->candidates_sent_ = me->local_candidates_.size();
-      me->signaled_ = true;
-      send(std::move(request));
-    });
-  });
+  start_open_timer(timeout);
+  peer_->answer_offer(knock.offer(), guarded(&ConnectionImpl::on_answer_made));
+}
+
+void ConnectionImpl::on_answer_made(Result<std::string> answer) {
+  if (!answer) {
+    std::exchange(send_answer_, {})(answer.error());
+    settle(std::move(answer).error());
+    return;
+  }
+  add_candidates(knock_.ice_candidates());
+  answer_sdp_ = std::move(answer).value();
+  signal_when_gathered();
+}
+
+void ConnectionImpl::send_answer() {
+  UpdateKnockRequest request;
+  request.set_knock(knock_.unique_id());
+  request.set_answer(std::exchange(answer_sdp_, {}));
+  for (const auto& candidate : local_candidates_) {
+    *request.add_ice_candidates() = candidate;
+  }
+  candidates_sent_ = local_candidates_.size();
+  signaled_ = true;
+  std::exchange(send_answer_, {})(std::move(request));
 }
 
 void ConnectionImpl::add_remote_candidates(const Knock& knock) {
@@ -345,30 +338,36 @@ void ConnectionImpl::add_candidates(
   }
 }
 
-void ConnectionImpl::when_gathered(std::function<void()> next) {
+void ConnectionImpl::signal_when_gathered() {
   if (gathered_) {
-    next();
+    signal();
     return;
   }
-  after_gathering_ = std::move(next);
+  awaiting_gathering_ = true;
   gather_timer_.expires_after(kGatherBound);
-  gather_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
-    auto self = weak.lock();
-    if (self && !ec && self->after_gathering_) {
-      spdlog::debug("ICE gathering still running after {} ms; the rest will trickle",
-                    kGatherBound.count());
-      std::exchange(self->after_gathering_, {})();
-    }
-  });
+  gather_timer_.async_wait(guarded(&ConnectionImpl::on_gather_timer));
 }
+
+void ConnectionImpl::on_gather_timer(boost::system::error_code ec) {
+  if (ec || !awaiting_gathering_) {
+    return;
+  }
+  spdlog::debug("ICE gathering still running after {} ms; the rest will trickle",
+                kGatherBound.count());
+  awaiting_gathering_ = false;
+  signal();
+}
+
+void ConnectionImpl::signal() { role_ == Role::kKnocker ? send_knock() : send_answer(); }
 
 void ConnectionImpl::on_local_candidate(const IceCandidateLine& line) {
   local_candidates_.push_back(to_proto(line));
   if (line.candidate.empty()) {
     gathered_ = true;
     gather_timer_.cancel();
-    if (after_gathering_) {
-      std::exchange(after_gathering_, {})();
+    if (awaiting_gathering_) {
+      awaiting_gathering_ = false;
+      signal();
       return;
     }
   }
@@ -389,19 +388,16 @@ void ConnectionImpl::send_late_candidates() {
   }
   candidates_sent_ = local_candidates_.size();
   trickling_ = true;
-  signaling_->update_knock(
-      request, token_, [weak = weak_from_this()](const Result<UpdateKnockResponse>& response) {
-        auto self = weak.lock();
-        if (!self) {
-          return;
-        }
-        self->trickling_ = false;
-        if (!response) {
-          spdlog::debug("trickling candidates failed: {}", response.error().what());
-          return;
-        }
-        self->send_late_candidates();
-      });
+  signaling_->update_knock(request, token_, guarded(&ConnectionImpl::on_candidates_sent));
+}
+
+void ConnectionImpl::on_candidates_sent(const Result<UpdateKnockResponse>& response) {
+  trickling_ = false;
+  if (!response) {
+    spdlog::debug("trickling candidates failed: {}", response.error().what());
+    return;
+  }
+  send_late_candidates();
 }
 
 // ---- ConnectionImpl: life -------------------------------------------------------------------
@@ -503,7 +499,7 @@ void ConnectionImpl::close() {
     open_ = false;
     gather_timer_.cancel();
     open_timer_.cancel();
-    after_gathering_ = nullptr;
+    awaiting_gathering_ = false;
     on_channel_ = nullptr;
     on_closed_ = nullptr;
     early_remote_channels_.clear();

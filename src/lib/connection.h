@@ -83,17 +83,47 @@ class ConnectionImpl final : public Connection,
   void close() override;
 
  private:
+  /// A callback that runs `method` on this connection if it is still alive: webrtcbin's and
+  /// the signaling client's callbacks may come after it is gone.
+  template <class... Args>
+  auto guarded(void (ConnectionImpl::*method)(Args...)) {
+    return [weak = weak_from_this(), method](Args... args) {
+      if (auto self = weak.lock()) {
+        ((*self).*method)(std::forward<Args>(args)...);
+      }
+    };
+  }
+
+  // Either side.
   void on_local_candidate(const IceCandidateLine& line);
   void on_state(RtcPeer::State state);
   void on_remote_channel(std::shared_ptr<RtcChannel> channel);
-  /// Calls `next` once gathering is complete, or after a short bound (the rest trickles).
-  void when_gathered(std::function<void()> next);
+  void start_open_timer(std::chrono::seconds timeout);
+  void on_open_timer(boost::system::error_code ec);
+  /// Sends the offer or the answer once ICE gathering is complete, or after a short bound
+  /// (the rest trickle).
+  void signal_when_gathered();
+  void on_gather_timer(boost::system::error_code ec);
+  void signal();
   void add_candidates(const google::protobuf::RepeatedPtrField<IceCandidate>& candidates);
   void send_late_candidates();
-  void take_knock_reply(const Knock& knock);
-  void wait_for_answer();
+  void on_candidates_sent(const Result<UpdateKnockResponse>& response);
   void settle(Status status);
   void fail(const Error& error);
+
+  // The knocking side, in order.
+  void on_offer(Result<std::string> offer);
+  void send_knock();
+  void on_knocked(Result<CreateKnockResponse> response);
+  void take_knock_reply(const Knock& reply);
+  void on_answer_accepted(Status status);
+  void wait_for_answer();
+  void on_knock_read(Result<Knock> reply);
+  void on_first_channel_open();
+
+  // The serving side, in order.
+  void on_answer_made(Result<std::string> answer);
+  void send_answer();
 
   std::shared_ptr<Loop> loop_;
   std::shared_ptr<SignalingClient> signaling_;
@@ -109,7 +139,10 @@ class ConnectionImpl final : public Connection,
   bool gathered_ = false;
   bool signaled_ = false;  // the offer or answer is at peernetd: later candidates trickle
   bool trickling_ = false;
-  std::function<void()> after_gathering_;
+  bool awaiting_gathering_ = false;  // the offer or answer waits for gathering to complete
+  std::chrono::seconds timeout_{0};
+  std::function<void(Result<UpdateKnockRequest>)> send_answer_;  // the serving side's, once
+  std::string answer_sdp_;                                       // made, waiting for gathering
   boost::asio::steady_timer gather_timer_;
   boost::asio::steady_timer open_timer_;
 

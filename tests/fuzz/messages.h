@@ -5,9 +5,11 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
+#include <google/protobuf/stubs/logging.h>
 
 #include "peernet.pb.h"
 
@@ -77,6 +79,29 @@ inline void check_message_table() {
       std::fprintf(stderr, "tests/fuzz/messages.h does not list %s\n", name.c_str());
       __builtin_trap();
     }
+  }
+}
+
+/// What both codec targets do before their first input: check the table, and keep protobuf's
+/// own log quiet (its parse warnings are expected here by the million).
+inline void init_codec_target() {
+  check_message_table();
+  google::protobuf::SetLogHandler(nullptr);
+}
+
+/// Stops the run on a broken invariant, naming it and the message concerned.
+[[noreturn]] inline void fail(const char* what, const google::protobuf::Message& message,
+                              std::string_view detail = {}) {
+  std::fprintf(stderr, "invariant violated: %s\nmessage %s: %s\ndetail: %.*s\n", what,
+               message.GetDescriptor()->full_name().c_str(), message.ShortDebugString().c_str(),
+               static_cast<int>(detail.size()), detail.data());
+  __builtin_trap();
+}
+
+inline void expect(bool ok, const char* what, const google::protobuf::Message& message,
+                   std::string_view detail = {}) {
+  if (!ok) {
+    fail(what, message, detail);
   }
 }
 

@@ -11,12 +11,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <memory>
 #include <string>
 #include <string_view>
 
-#include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/util/message_differencer.h>
 #include <nlohmann/json.hpp>
 
@@ -28,25 +26,13 @@ namespace {
 using google::protobuf::Message;
 using google::protobuf::util::MessageDifferencer;
 using peernet::codec::Encoding;
-
-[[noreturn]] void fail(const char* what, const Message& message, std::string_view detail = {}) {
-  std::fprintf(stderr, "invariant violated: %s\nmessage %s: %s\ndetail: %.*s\n", what,
-               message.GetDescriptor()->full_name().c_str(), message.ShortDebugString().c_str(),
-               static_cast<int>(detail.size()), detail.data());
-  __builtin_trap();
-}
-
-void expect(bool ok, const char* what, const Message& message, std::string_view detail = {}) {
-  if (!ok) {
-    fail(what, message, detail);
-  }
-}
+using peernet::fuzz::expect;
+using peernet::fuzz::fail;
 
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
-  peernet::fuzz::check_message_table();
-  google::protobuf::SetLogHandler(nullptr);
+  peernet::fuzz::init_codec_target();
   return 0;
 }
 

@@ -273,6 +273,18 @@ class SignalingClientTest : public IoTest {
                      milliseconds{5000});
   }
 
+  /// Starts a 30 s ListKnocks long-poll of `registered`'s server, whose outcome lands in the
+  /// result; the caller waits for the daemon to hold it.
+  static Pending<ListKnocksResponse> start_poll(SignalingClient& client,
+                                                const CreateServerResponse& registered) {
+    ListKnocksRequest request;
+    request.set_server(registered.server().unique_id());
+    request.set_wait_seconds(30);
+    Pending<ListKnocksResponse> poll;
+    client.list_knocks(request, registered.token(), poll.handler());
+    return poll;
+  }
+
   DaemonProcess daemon_;
 };
 
@@ -500,11 +512,7 @@ TEST_F(SignalingClientTest, CancelEndsAPendingLongPollWithClosedAndTheClientGoes
   SignalingClient client(io_.get_executor(), address());
   auto registered = register_server(client, "garage-camera");
   ASSERT_TRUE(registered.ok()) << describe(registered);
-  ListKnocksRequest request;
-  request.set_server("garage-camera");
-  request.set_wait_seconds(30);
-  Pending<ListKnocksResponse> poll;
-  client.list_knocks(request, registered->token(), poll.handler());
+  auto poll = start_poll(client, registered.value());
   ASSERT_TRUE(wait_for_long_polls(1));
 
   const auto cancelled_at = Clock::now();
@@ -527,11 +535,7 @@ TEST_F(SignalingClientTest, DestroyingTheClientEndsItsCallsWithClosed) {
   auto client = std::make_unique<SignalingClient>(io_.get_executor(), address());
   auto registered = register_server(*client, "garage-camera");
   ASSERT_TRUE(registered.ok()) << describe(registered);
-  ListKnocksRequest request;
-  request.set_server("garage-camera");
-  request.set_wait_seconds(30);
-  Pending<ListKnocksResponse> poll;
-  client->list_knocks(request, registered->token(), poll.handler());
+  auto poll = start_poll(*client, registered.value());
   ASSERT_TRUE(wait_for_long_polls(1));
 
   client.reset();
@@ -590,11 +594,7 @@ TEST_F(SignalingClientTest, ConcurrentCallsEachGetTheirOwnConnection) {
   SignalingClient client(io_.get_executor(), address());
   auto registered = register_server(client, "garage-camera");
   ASSERT_TRUE(registered.ok()) << describe(registered);
-  ListKnocksRequest request;
-  request.set_server("garage-camera");
-  request.set_wait_seconds(30);
-  Pending<ListKnocksResponse> poll;
-  client.list_knocks(request, registered->token(), poll.handler());
+  auto poll = start_poll(client, registered.value());
   ASSERT_TRUE(wait_for_long_polls(1));
 
   // Not queued behind the long-poll.

@@ -563,8 +563,14 @@ class PeerImpl final : public RtcPeer, public std::enable_shared_from_this<PeerI
   std::shared_ptr<ChannelImpl> adopt(GstWebRTCDataChannel* channel) {
     auto impl = std::make_shared<ChannelImpl>(executor_, channel);
     impl->attach();
-    channels_.push_back(impl);
+    keep(impl);
     return impl;
+  }
+
+  /// Holds a channel until the peer closes, letting go of those already closed.
+  void keep(const std::shared_ptr<ChannelImpl>& channel) {
+    std::erase_if(channels_, [](const auto& held) { return held->is_closed(); });
+    channels_.push_back(channel);
   }
 
   void set_state(State state) {
@@ -638,7 +644,7 @@ class PeerImpl final : public RtcPeer, public std::enable_shared_from_this<PeerI
     auto impl = std::make_shared<ChannelImpl>(link->executor, channel);
     impl->attach();
     link->post([impl](PeerImpl& self) {
-      self.channels_.push_back(impl);
+      self.keep(impl);
       if (self.events_.channel) {
         self.events_.channel(impl);
       }
