@@ -56,7 +56,8 @@ class Channel {
   virtual ~Channel() = default;
   virtual std::string label() const = 0;
   virtual bool is_open() const = 0;
-  /// Queues a message; false when the channel is not open or the message is too large.
+  /// Queues a message; false when the channel is not open, or the message is empty (webrtcbin
+  /// cannot send one) or larger than kMaxMessageBytes.
   virtual bool send(std::span<const std::byte> message) = 0;
   virtual bool send_text(std::string_view text) = 0;
   /// Bytes queued and not yet sent: keep it bounded (see on_buffered_amount_low).
@@ -135,8 +136,13 @@ class Client {
   /// Registers `server` (its id, display name and services; the room is the client's) and
   /// answers knocks until stop_serving() or destruction. Re-registers by itself after peernetd
   /// restarts or the registration expires. Returns once the first registration is done; throws
-  /// Error (kRoomNotFound, kUnreachable, kDaemon, kInvalid) if it fails.
-  void serve(const Server& server, ServeHandlers handlers);
+  /// Error (kRoomNotFound, kUnreachable, kDaemon, kInvalid) if it fails. `token`, the token()
+  /// of an earlier registration of the same id (kept by a process that restarted), takes that
+  /// registration over at once instead of waiting for it to expire.
+  void serve(const Server& server, ServeHandlers handlers, const std::string& token = {});
+  /// The current registration's secret token (empty when not serving). Whoever holds it can
+  /// withdraw or take over the registration: keep it where only its owner can read it.
+  std::string token() const;
   /// Withdraws the registration; open connections stay open.
   void stop_serving();
 

@@ -44,13 +44,14 @@ lib::RtcConfig rtc_config(const ClientOptions& options) {
 class ServeLoop : public std::enable_shared_from_this<ServeLoop> {
  public:
   ServeLoop(std::shared_ptr<lib::Loop> loop, std::shared_ptr<lib::SignalingClient> signaling,
-            ClientOptions options, Server server, ServeHandlers handlers)
+            ClientOptions options, Server server, ServeHandlers handlers, std::string token)
       : loop_(std::move(loop)),
         signaling_(std::move(signaling)),
         options_(std::move(options)),
         server_(std::move(server)),
         handlers_(std::move(handlers)),
-        retry_timer_(loop_->executor()) {
+        retry_timer_(loop_->executor()),
+        token_(std::move(token)) {
     server_.set_room(options_.room);
   }
 
@@ -59,6 +60,8 @@ class ServeLoop : public std::enable_shared_from_this<ServeLoop> {
     first_ = std::move(first);
     register_server();
   }
+
+  const std::string& token() const { return token_; }
 
   /// Withdraws the registration; `withdrawn` runs when peernetd has answered (or failed to).
   void stop(std::function<void()> withdrawn = {}) {
@@ -429,7 +432,7 @@ std::shared_ptr<Connection> Client::connect(const Server& server, const std::str
       });
 }
 
-void Client::serve(const Server& server, ServeHandlers handlers) {
+void Client::serve(const Server& server, ServeHandlers handlers, const std::string& token) {
   if (server.unique_id().empty()) {
     throw Error{Errc::kInvalid, "serve() needs the server's unique_id"};
   }
@@ -446,7 +449,7 @@ void Client::serve(const Server& server, ServeHandlers handlers) {
           }
         };
     auto serving = std::make_shared<ServeLoop>(impl_->loop, impl_->signaling, impl_->options,
-                                               server, std::move(handlers));
+                                               server, std::move(handlers), token);
     impl_->serving = serving;
     serving->start([this, serving, done = std::move(done)](Status status) {
       if (!status && impl_->serving == serving) {
@@ -464,6 +467,11 @@ void Client::stop_serving() {
       impl_->serving.reset();
     }
   });
+}
+
+std::string Client::token() const {
+  return impl_->loop->call(
+      [this] { return impl_->serving ? impl_->serving->token() : std::string{}; });
 }
 
 std::uint64_t Client::requests_sent() const { return impl_->signaling->requests_sent(); }

@@ -34,7 +34,14 @@ std::string read_file(const std::filesystem::path& path) {
 
 /// Starts PEERNETD_PATH with `args`; stdin is /dev/null, stdout and stderr go to `log_path`.
 pid_t spawn_peernetd(const std::vector<std::string>& args, const std::filesystem::path& log_path) {
-  std::vector<std::string> all{PEERNETD_PATH};
+  return spawn(PEERNETD_PATH, args, log_path, log_path);
+}
+
+}  // namespace
+
+pid_t spawn(const std::string& program, const std::vector<std::string>& args,
+            const std::filesystem::path& out, const std::filesystem::path& err) {
+  std::vector<std::string> all{program};
   all.insert(all.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& arg : all) {
@@ -45,10 +52,15 @@ pid_t spawn_peernetd(const std::vector<std::string>& args, const std::filesystem
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(),
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out.c_str(),
                                    O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  // Whatever the test runner blocks or ignores, the daemon starts with default signal handling.
+  if (err == out) {
+    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  } else {
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  }
+  // Whatever the test runner blocks or ignores, the child starts with default signal handling.
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none;
@@ -63,16 +75,14 @@ pid_t spawn_peernetd(const std::vector<std::string>& args, const std::filesystem
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
   pid_t pid = -1;
-  const int rc = posix_spawn(&pid, PEERNETD_PATH, &actions, &attr, argv.data(), environ);
+  const int rc = posix_spawn(&pid, program.c_str(), &actions, &attr, argv.data(), environ);
   posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) {
-    throw std::runtime_error(std::string("posix_spawn " PEERNETD_PATH ": ") + std::strerror(rc));
+    throw std::runtime_error("posix_spawn " + program + ": " + std::strerror(rc));
   }
   return pid;
 }
-
-}  // namespace
 
 TempDir::TempDir() {
   std::string pattern = (std::filesystem::temp_directory_path() / "peernet-it-XXXXXX").string();

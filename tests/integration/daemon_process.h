@@ -11,6 +11,11 @@
 
 namespace peernet::testing {
 
+/// Starts `program` with `args`: stdin from /dev/null, stdout to `out` and stderr to `err` (the
+/// same file when they are equal), default signal handling. Throws std::runtime_error.
+pid_t spawn(const std::string& program, const std::vector<std::string>& args,
+            const std::filesystem::path& out, const std::filesystem::path& err);
+
 /// A fresh, empty temporary directory, removed with its contents on destruction.
 class TempDir {
  public:

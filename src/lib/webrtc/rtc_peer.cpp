@@ -91,6 +91,16 @@ gulong connect(gpointer instance, const char* signal, GCallback callback,
                                &Link<Target>::destroy, GConnectFlags{});
 }
 
+/// Calls a copy of `callback`: a callback may replace itself (a sender that finishes inside
+/// on_buffered_amount_low clears it), which must not destroy the function while it runs.
+template <class Callback, class... Args>
+void call_copy(const Callback& callback, Args&&... args) {
+  if (callback) {
+    Callback copy = callback;
+    copy(std::forward<Args>(args)...);
+  }
+}
+
 std::vector<std::byte> copy_bytes(GBytes* bytes) {
   gsize size = 0;
   const auto* data = static_cast<const std::byte*>(g_bytes_get_data(bytes, &size));
@@ -146,8 +156,10 @@ class ChannelImpl final : public RtcChannel, public std::enable_shared_from_this
     }
   }
 
+  // Empty messages are refused: webrtcbin hands them to SCTP as they are, SCTP rejects a
+  // zero-length send, and the whole connection fails with it.
   bool send(std::span<const std::byte> message) override {
-    if (state_ != State::kOpen || message.size() > kMaxMessageBytes) {
+    if (state_ != State::kOpen || message.empty() || message.size() > kMaxMessageBytes) {
       return false;
     }
     GBytes* bytes = g_bytes_new(message.data(), message.size());
@@ -161,7 +173,7 @@ class ChannelImpl final : public RtcChannel, public std::enable_shared_from_this
   }
 
   bool send_text(std::string_view text) override {
-    if (state_ != State::kOpen || text.size() > kMaxMessageBytes) {
+    if (state_ != State::kOpen || text.empty() || text.size() > kMaxMessageBytes) {
       return false;
     }
     const std::string copy(text);  // NUL-terminated
@@ -246,27 +258,18 @@ class ChannelImpl final : public RtcChannel, public std::enable_shared_from_this
   }
   static void on_message_data(GstWebRTCDataChannel* /*channel*/, GBytes* bytes, gpointer data) {
     static_cast<Link<ChannelImpl>*>(data)->post(
-        [message =
-             bytes != nullptr ? copy_bytes(bytes) : std::vector<std::byte>{}](ChannelImpl& self) {
-          if (self.events_.message) {
-            self.events_.message(message, false);
-          }
-        });
+        [message = bytes != nullptr ? copy_bytes(bytes) : std::vector<std::byte>{}](
+            ChannelImpl& self) { call_copy(self.events_.message, message, false); });
   }
   static void on_message_string(GstWebRTCDataChannel* /*channel*/, gchar* text, gpointer data) {
     std::string copy = text != nullptr ? text : "";
     static_cast<Link<ChannelImpl>*>(data)->post([copy = std::move(copy)](ChannelImpl& self) {
-      if (self.events_.message) {
-        self.events_.message(std::as_bytes(std::span(copy.data(), copy.size())), true);
-      }
+      call_copy(self.events_.message, std::as_bytes(std::span(copy.data(), copy.size())), true);
     });
   }
   static void on_buffered_low(GstWebRTCDataChannel* /*channel*/, gpointer data) {
-    static_cast<Link<ChannelImpl>*>(data)->post([](ChannelImpl& self) {
-      if (self.events_.buffered_amount_low) {
-        self.events_.buffered_amount_low();
-      }
-    });
+    static_cast<Link<ChannelImpl>*>(data)->post(
+        [](ChannelImpl& self) { call_copy(self.events_.buffered_amount_low); });
   }
 
   asio::any_io_executor executor_;
