@@ -2,11 +2,14 @@
 // knocking Client in this process, real WebRTC connections between them on 127.0.0.1.
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <future>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -125,6 +128,53 @@ TEST_F(ClientTest, FindsAServiceKnocksAndTalksOverADataChannel) {
       [&echoes](std::span<const std::byte> message, bool) { echoes.put(text_of(message)); });
   ASSERT_TRUE(channels[0]->send_text("ls /footage"));
   EXPECT_EQ(echoes.take(), "ls /footage");
+}
+
+/// How many entries /proc/self/`what` has: "fd" for open descriptors, "task" for threads.
+std::ptrdiff_t count_of(const char* what) {
+  const std::filesystem::path folder = std::filesystem::path("/proc/self") / what;
+  return std::distance(std::filesystem::directory_iterator(folder),
+                       std::filesystem::directory_iterator{});
+}
+
+TEST_F(ClientTest, FiftyConnectionsInARowLeaveNothingBehind) {
+  Client serving(options());
+  serve_echo(serving, "churn");
+  Client knocking(options());
+  const auto server = knocking.find("peernet.file").at(0);
+  const auto cycle = [&] {
+    auto connection = knocking.connect(server, "peernet.file", {"files"});
+    Mailbox<std::string> echoes;
+    const auto channel = connection->channels().at(0);
+    channel->on_message(
+        [&echoes](std::span<const std::byte> message, bool) { echoes.put(text_of(message)); });
+    ASSERT_TRUE(channel->send_text("ping"));
+    ASSERT_EQ(echoes.take(), "ping");
+    auto served = served_.take();
+    ASSERT_TRUE(served.has_value());
+    Mailbox<bool> closed;
+    (*served)->on_closed([&closed](const Error&) { closed.put(true); });
+    connection->close();
+    EXPECT_FALSE(connection->is_open());
+    EXPECT_TRUE(closed.take()) << "the serving side never saw the connection close";
+    EXPECT_FALSE((*served)->is_open());
+  };
+  // Warm up first: GStreamer loads its plugins and starts its thread pools once per process.
+  cycle();
+  cycle();
+  const auto fds = count_of("fd");
+  const auto threads = count_of("task");
+  for (int i = 0; i < 50 && !HasFailure(); ++i) {
+    cycle();
+  }
+  // Pipelines wind down on their own threads; give them a moment to be gone.
+  const auto deadline = std::chrono::steady_clock::now() + seconds{5};
+  while ((count_of("fd") > fds || count_of("task") > threads) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{50});
+  }
+  EXPECT_LE(count_of("fd"), fds) << "descriptors left open by 50 closed connections";
+  EXPECT_LE(count_of("task"), threads) << "threads left running by 50 closed connections";
 }
 
 TEST_F(ClientTest, ARefusedKnockSaysWhy) {

@@ -1,10 +1,13 @@
 #include "webrtc/rtc_peer.h"
 
+#include <algorithm>
+#include <chrono>
 #include <mutex>
 #include <optional>
 #include <utility>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
 #define GST_USE_UNSTABLE_API
@@ -16,6 +19,9 @@ namespace peernet::lib {
 namespace {
 
 namespace asio = boost::asio;
+
+/// How long a closed connection's pipeline outlives it, for its channels' closing to go out.
+constexpr std::chrono::milliseconds kCloseLinger{200};
 
 /// gst_init once per process, and a check that webrtcbin and what it needs are installed.
 Status init_gstreamer() {
@@ -140,6 +146,8 @@ class ChannelImpl final : public RtcChannel, public std::enable_shared_from_this
   }
 
   bool is_closed() const { return state_ == State::kClosed; }
+  /// `gone` runs once when the other side closes the channel (after the owner is told).
+  void on_gone(std::function<void()> gone) { gone_ = std::move(gone); }
 
   const std::string& label() const override { return label_; }
   State state() const override { return state_; }
@@ -238,6 +246,9 @@ class ChannelImpl final : public RtcChannel, public std::enable_shared_from_this
     if (events.closed) {
       events.closed();
     }
+    if (auto gone = std::exchange(gone_, {})) {
+      gone();
+    }
   }
 
   static void on_open(GstWebRTCDataChannel* /*channel*/, gpointer data) {
@@ -273,6 +284,7 @@ class ChannelImpl final : public RtcChannel, public std::enable_shared_from_this
   }
 
   asio::any_io_executor executor_;
+  std::function<void()> gone_;
   GstWebRTCDataChannel* channel_;  // owned reference; null once released
   std::string label_;
   std::vector<gulong> handlers_;
@@ -408,9 +420,10 @@ class PeerImpl final : public RtcPeer, public std::enable_shared_from_this<PeerI
       return;
     }
     closed_ = true;
+    const bool connected = state_ == State::kConnected;
     state_ = State::kClosed;
     events_ = {};
-    release();
+    release(connected);
   }
 
  private:
@@ -574,6 +587,23 @@ class PeerImpl final : public RtcPeer, public std::enable_shared_from_this<PeerI
   void keep(const std::shared_ptr<ChannelImpl>& channel) {
     std::erase_if(channels_, [](const auto& held) { return held->is_closed(); });
     channels_.push_back(channel);
+    channel->on_gone([weak = weak_from_this()] {
+      if (auto self = weak.lock()) {
+        self->channel_gone();
+      }
+    });
+  }
+
+  /// The other side closed a channel. Once it has closed every one, the connection has no use
+  /// left: it ends here rather than when ICE notices, which a vanished peer may take long to do.
+  void channel_gone() {
+    if (closed_ || state_ != State::kConnected ||
+        !std::all_of(channels_.begin(), channels_.end(),
+                     [](const auto& channel) { return channel->is_closed(); })) {
+      return;
+    }
+    spdlog::debug("the other side closed every data channel; closing the connection");
+    set_state(State::kClosed);
   }
 
   void set_state(State state) {
@@ -667,7 +697,11 @@ class PeerImpl final : public RtcPeer, public std::enable_shared_from_this<PeerI
   }
 
   /// Disconnects everything, stops the pipeline and frees it.
-  void release() {
+  /// Closes the channels and ends the pipeline. With `linger`, the pipeline lives on for a
+  /// moment first, so that the channels' closing (an SCTP stream reset) reaches the other side,
+  /// which then knows at once that the connection is over.
+  void release(bool linger = false) {
+    linger = linger && !channels_.empty();
     for (auto& channel : channels_) {
       channel->close();
     }
@@ -679,13 +713,19 @@ class PeerImpl final : public RtcPeer, public std::enable_shared_from_this<PeerI
       g_signal_handler_disconnect(webrtc_, id);
     }
     handlers_.clear();
-    gst_element_set_state(pipeline_, GST_STATE_NULL);
-    GstBus* bus = gst_pipeline_get_bus(GST_PIPELINE(pipeline_));
-    gst_bus_set_sync_handler(bus, nullptr, nullptr, nullptr);
-    gst_object_unref(bus);
-    gst_object_unref(pipeline_);
-    pipeline_ = nullptr;
+    std::shared_ptr<GstElement> pipeline(std::exchange(pipeline_, nullptr), [](GstElement* ended) {
+      gst_element_set_state(ended, GST_STATE_NULL);
+      GstBus* bus = gst_pipeline_get_bus(GST_PIPELINE(ended));
+      gst_bus_set_sync_handler(bus, nullptr, nullptr, nullptr);
+      gst_object_unref(bus);
+      gst_object_unref(ended);
+    });
     webrtc_ = nullptr;
+    if (linger) {
+      // The pipeline ends when the handler is done or dropped (with the io_context).
+      auto timer = std::make_shared<asio::steady_timer>(executor_, kCloseLinger);
+      timer->async_wait([timer, pipeline](boost::system::error_code) {});
+    }
   }
 
   asio::any_io_executor executor_;
