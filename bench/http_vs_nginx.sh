@@ -27,10 +27,6 @@ trap cleanup EXIT
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # peernetd with a room of 3 servers, as a home would have: a camera, a sensor, a file share.
 "$peernetd" --listen 127.0.0.1 --port 0 --port-file "$work/port" --log-level warn --threads 2 &
 pids+=($!)
@@ -48,35 +44,10 @@ curl -sf "$pn/rooms/home/servers" >"$work/listing.json"
 size=$(stat -c %s "$work/listing.json")
 
 # nginx: 2 workers, no access log, the same bytes as a static file.
-mkdir -p "$work/www" "$work/nginx"
-chmod a+rx "$work" "$work/www"  # nginx workers run as another user when started as root
+mkdir -p "$work/www"
 chmod a+r "$work/listing.json"
 cp "$work/listing.json" "$work/www/servers"
-nginx_port=$(free_port)
-cat >"$work/nginx/nginx.conf" <<CONF
-worker_processes 2;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-daemon off;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  default_type application/json;
-  keepalive_requests 1000000;
-  client_body_temp_path $work/nginx/body;
-  proxy_temp_path $work/nginx/proxy;
-  fastcgi_temp_path $work/nginx/fastcgi;
-  uwsgi_temp_path $work/nginx/uwsgi;
-  scgi_temp_path $work/nginx/scgi;
-  server {
-    listen 127.0.0.1:$nginx_port;
-    root $work/www;
-  }
-}
-CONF
-nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" -e "$work/nginx/error.log" &
-pids+=($!)
-for _ in $(seq 1 500); do curl -sf "http://127.0.0.1:$nginx_port/servers" >/dev/null 2>&1 && break; sleep 0.01; done
+start_nginx "$work/www" "$work"
 cmp -s <(curl -sf "http://127.0.0.1:$nginx_port/servers") "$work/listing.json" || { echo "nginx does not serve the file" >&2; exit 1; }
 
 rps() {  # rps URL -> requests per second
@@ -93,7 +64,4 @@ for round in $(seq 1 "$rounds"); do
   ratios+=("$ratio")
   printf '%-6s %14s %14s %8s\n' "$round" "$a" "$b" "$ratio"
 done
-printf '%s\n' "${ratios[@]}" | sort -n | awk '
-  { r[NR] = $1 }
-  END { m = (NR % 2) ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2;
-        printf "median ratio peernetd/nginx: %.3f (min %.3f, max %.3f, %d rounds)\n", m, r[1], r[NR], NR }'
+median_ratio peernetd/nginx "${ratios[@]}"

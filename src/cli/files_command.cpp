@@ -207,10 +207,17 @@ class Session {
 
   files::FileClient& files() {
     if (!files_) {
+      const auto started = Clock::now();
       const Server server = choose_server(client_, std::string(files::kProtocol),
                                           std::string(files::kVersion), args_.server, flag_);
+      const auto found = Clock::now();
       connection_ = client_.connect(server, std::string(files::kProtocol),
                                     {std::string(files::kChannelLabel)});
+      const auto ms = [](Clock::duration d) {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+      };
+      spdlog::info("connected to \"{}\": found in {} ms, knock to open channel {} ms",
+                   server.display_name(), ms(found - started), ms(Clock::now() - found));
       files_ = std::make_unique<files::FileClient>(
           connection_, files::FileClient::Options{std::chrono::seconds{args_.stall_timeout}});
     }

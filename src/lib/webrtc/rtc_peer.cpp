@@ -1,5 +1,7 @@
 #include "webrtc/rtc_peer.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <chrono>
 #include <mutex>
@@ -8,6 +10,7 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <nice/agent.h>
 #include <spdlog/spdlog.h>
 
 #define GST_USE_UNSTABLE_API
@@ -20,8 +23,13 @@ namespace {
 
 namespace asio = boost::asio;
 
-/// How long a closed connection's pipeline outlives it, for its channels' closing to go out.
-constexpr std::chrono::milliseconds kCloseLinger{200};
+/// SO_RCVBUF for the connection's UDP socket: the kernel doubles it, so this gives twice Linux's
+/// default. At the default, bursts of SCTP packets overflow the buffer and each loss costs
+/// SCTP's one-second minimum retransmission timeout; much larger buffers were measured slower.
+constexpr int kReceiveBufferBytes = 212992;
+
+/// How long a closed connection's pipeline may outlive it while its channels' closing goes out.
+constexpr std::chrono::milliseconds kCloseLinger{2000};
 
 /// gst_init once per process, and a check that webrtcbin and what it needs are installed.
 Status init_gstreamer() {
@@ -146,6 +154,7 @@ class ChannelImpl final : public RtcChannel, public std::enable_shared_from_this
   }
 
   bool is_closed() const { return state_ == State::kClosed; }
+  GstWebRTCDataChannel* gst() const { return channel_; }
   /// `gone` runs once when the other side closes the channel (after the owner is told).
   void on_gone(std::function<void()> gone) { gone_ = std::move(gone); }
 
@@ -291,6 +300,52 @@ class ChannelImpl final : public RtcChannel, public std::enable_shared_from_this
   State state_ = State::kConnecting;
   bool open_told_ = false;  // `open` is told once, whenever the callback is set
   Events events_;
+};
+
+/// A closed connection's pipeline, kept until its channels have closed (their SCTP stream
+/// resets went out, so the other side knows) or kCloseLinger has passed. Ends the pipeline when
+/// dropped: after the wait, or with the io_context.
+struct Closing {
+  GstElement* pipeline = nullptr;               // owned
+  std::vector<GstWebRTCDataChannel*> channels;  // owned references
+  std::chrono::steady_clock::time_point deadline;
+
+  Closing() = default;
+  Closing(const Closing&) = delete;
+  Closing& operator=(const Closing&) = delete;
+  ~Closing() {
+    for (auto* channel : channels) {
+      g_object_unref(channel);
+    }
+    if (pipeline != nullptr) {
+      gst_element_set_state(pipeline, GST_STATE_NULL);
+      GstBus* bus = gst_pipeline_get_bus(GST_PIPELINE(pipeline));
+      gst_bus_set_sync_handler(bus, nullptr, nullptr, nullptr);
+      gst_object_unref(bus);
+      gst_object_unref(pipeline);
+    }
+  }
+
+  bool done() const {
+    return std::chrono::steady_clock::now() >= deadline ||
+           std::all_of(channels.begin(), channels.end(), [](GstWebRTCDataChannel* channel) {
+             GstWebRTCDataChannelState state{};
+             g_object_get(channel, "ready-state", &state, nullptr);
+             return state == GST_WEBRTC_DATA_CHANNEL_STATE_CLOSED;
+           });
+  }
+
+  static void wait(std::shared_ptr<Closing> closing, const asio::any_io_executor& executor) {
+    if (closing->done()) {
+      return;
+    }
+    auto timer = std::make_shared<asio::steady_timer>(executor, std::chrono::milliseconds{10});
+    timer->async_wait([timer, closing, executor](boost::system::error_code error) mutable {
+      if (!error) {
+        wait(std::move(closing), executor);
+      }
+    });
+  }
 };
 
 class PeerImpl final : public RtcPeer, public std::enable_shared_from_this<PeerImpl> {
@@ -559,6 +614,36 @@ class PeerImpl final : public RtcPeer, public std::enable_shared_from_this<PeerI
     }
   }
 
+  /// Sets kReceiveBufferBytes on the socket ICE selected (libnice hands it out).
+  void widen_receive_buffer() {
+    GObject* ice = nullptr;
+    g_object_get(webrtc_, "ice-agent", &ice, nullptr);
+    if (ice == nullptr) {
+      return;
+    }
+    NiceAgent* agent = nullptr;
+    if (g_object_class_find_property(G_OBJECT_GET_CLASS(ice), "agent") != nullptr) {
+      g_object_get(ice, "agent", &agent, nullptr);
+    }
+    g_object_unref(ice);
+    if (agent == nullptr) {
+      return;
+    }
+    // webrtcbin bundles everything on one stream; look at the first few to be sure.
+    for (guint stream = 1; stream <= 4; ++stream) {
+      GSocket* socket = nice_agent_get_selected_socket(agent, stream, 1);
+      if (socket == nullptr) {
+        continue;
+      }
+      const int bytes = kReceiveBufferBytes;
+      if (::setsockopt(g_socket_get_fd(socket), SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes) != 0) {
+        spdlog::debug("cannot set the UDP receive buffer");
+      }
+      g_object_unref(socket);
+    }
+    g_object_unref(agent);
+  }
+
   Status add_loopback_address() {
     GObject* ice = nullptr;
     g_object_get(webrtc_, "ice-agent", &ice, nullptr);
@@ -611,6 +696,9 @@ class PeerImpl final : public RtcPeer, public std::enable_shared_from_this<PeerI
       return;
     }
     state_ = state;
+    if (state == State::kConnected) {
+      widen_receive_buffer();
+    }
     if (events_.state) {
       events_.state(state);
     }
@@ -701,8 +789,11 @@ class PeerImpl final : public RtcPeer, public std::enable_shared_from_this<PeerI
   /// moment first, so that the channels' closing (an SCTP stream reset) reaches the other side,
   /// which then knows at once that the connection is over.
   void release(bool linger = false) {
-    linger = linger && !channels_.empty();
+    auto closing = std::make_shared<Closing>();
     for (auto& channel : channels_) {
+      if (linger && channel->gst() != nullptr) {
+        closing->channels.push_back(GST_WEBRTC_DATA_CHANNEL(g_object_ref(channel->gst())));
+      }
       channel->close();
     }
     channels_.clear();
@@ -713,18 +804,11 @@ class PeerImpl final : public RtcPeer, public std::enable_shared_from_this<PeerI
       g_signal_handler_disconnect(webrtc_, id);
     }
     handlers_.clear();
-    std::shared_ptr<GstElement> pipeline(std::exchange(pipeline_, nullptr), [](GstElement* ended) {
-      gst_element_set_state(ended, GST_STATE_NULL);
-      GstBus* bus = gst_pipeline_get_bus(GST_PIPELINE(ended));
-      gst_bus_set_sync_handler(bus, nullptr, nullptr, nullptr);
-      gst_object_unref(bus);
-      gst_object_unref(ended);
-    });
+    closing->pipeline = std::exchange(pipeline_, nullptr);
     webrtc_ = nullptr;
-    if (linger) {
-      // The pipeline ends when the handler is done or dropped (with the io_context).
-      auto timer = std::make_shared<asio::steady_timer>(executor_, kCloseLinger);
-      timer->async_wait([timer, pipeline](boost::system::error_code) {});
+    if (!closing->channels.empty()) {
+      closing->deadline = std::chrono::steady_clock::now() + kCloseLinger;
+      Closing::wait(std::move(closing), executor_);
     }
   }
 
