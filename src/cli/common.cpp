@@ -1,7 +1,6 @@
 #include "cli/common.h"
 
-#include <signal.h>
-
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 

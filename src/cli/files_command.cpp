@@ -280,7 +280,7 @@ class Session {
 };
 
 std::string format_time(std::int64_t mtime_ns) {
-  const std::time_t seconds = static_cast<std::time_t>(mtime_ns / 1'000'000'000);
+  const auto seconds = static_cast<std::time_t>(mtime_ns / 1'000'000'000);
   std::tm local{};
   ::localtime_r(&seconds, &local);
   std::array<char, 32> text{};

@@ -111,9 +111,9 @@ struct FileClient::State : std::enable_shared_from_this<FileClient::State> {
     }
     try {
       on_reply(decode({reinterpret_cast<const char*>(bytes.data()), bytes.size()}));
-    } catch (const WireError& error_) {
+    } catch (const WireError& bad) {
       fail(TransferError("bad-reply",
-                         std::string("the file server sent a bad reply: ") + error_.what()));
+                         std::string("the file server sent a bad reply: ") + bad.what()));
     } catch (const FileError&) {
       finish(std::current_exception());
     }

@@ -264,7 +264,7 @@ void FileService::attach(const std::shared_ptr<Connection>& connection, const st
   connections_.push_back(connection);
   connection->on_channel([this, peer](const std::shared_ptr<Channel>& channel) {
     if (channel->label() != kChannelLabel) {
-      spdlog::info("{}: closing a channel labelled \"{}\", not \"{}\"", peer, channel->label(),
+      spdlog::info(R"({}: closing a channel labelled "{}", not "{}")", peer, channel->label(),
                    kChannelLabel);
       channel->close();
       return;

@@ -118,12 +118,12 @@ void insert(Ranges& ranges, std::uint64_t index) {
 
 }  // namespace
 
-PartFile::PartFile(int dir_fd, std::string name, const Source& source, bool overwrite)
+PartFile::PartFile(int dir_fd, std::string name, Source source, bool overwrite)
     : dir_fd_(dir_fd),
       name_(std::move(name)),
       part_name_("." + name_ + ".peernet-part"),
       state_name_("." + name_ + ".peernet-state"),
-      source_(source),
+      source_(std::move(source)),
       overwrite_(overwrite) {
   if (name_.empty() || name_ == "." || name_ == ".." || name_.find('/') != std::string::npos ||
       part_name_.size() > 255) {

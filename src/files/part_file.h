@@ -33,7 +33,7 @@ class PartFile {
   /// source is verified and kept; anything else there is discarded. Checks that the folder has
   /// room for the rest. Throws FileError: kExists (the final name exists and `overwrite` is
   /// false, or it is a folder), kNoSpace, kLinkOutside, kIo.
-  PartFile(int dir_fd, std::string name, const Source& source, bool overwrite);
+  PartFile(int dir_fd, std::string name, Source source, bool overwrite);
   ~PartFile();
   PartFile(const PartFile&) = delete;
   PartFile& operator=(const PartFile&) = delete;

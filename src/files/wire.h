@@ -152,7 +152,7 @@ void encode_chunk_header(std::span<std::byte> out, std::uint64_t index, const Di
 std::optional<ChunkView> decode_chunk(std::span<const std::byte> message);
 
 /// Listings longer than one message are cut into parts of about this many bytes of JSON.
-inline constexpr std::size_t kListingPartBytes = 48 * 1024;
+inline constexpr std::size_t kListingPartBytes = std::size_t{48} * 1024;
 /// The ListRequest's answer as messages that each fit a data channel.
 std::vector<std::string> encode_listing(std::uint64_t id, const std::vector<Entry>& entries);
 
