@@ -13,7 +13,9 @@
 namespace peernet::cli {
 namespace {
 
-void print(const std::string& message) { std::fprintf(stderr, "peernet: %s\n", message.c_str()); }
+void print(const std::string& message) {
+  std::fprintf(stderr, "peernet: %s\n", printable(message).c_str());
+}
 
 int report_library_error(const Error& error, const GlobalOptions& options) {
   print(error.what());
@@ -67,6 +69,23 @@ int report_transfer_error(const files::TransferError& error) {
 }
 
 }  // namespace
+
+std::string printable(std::string_view text) {
+  std::string safe;
+  safe.reserve(text.size());
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      static constexpr char kDigits[] = "0123456789abcdef";
+      safe += "\\x";
+      safe += kDigits[byte >> 4U];
+      safe += kDigits[byte & 0xfU];
+    } else {
+      safe += c;
+    }
+  }
+  return safe;
+}
 
 void add_global_options(CLI::App& app, GlobalOptions& options) {
   auto& client = options.client;

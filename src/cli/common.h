@@ -49,6 +49,10 @@ int report(const std::exception_ptr& error, const GlobalOptions& options);
 Server choose_server(Client& client, const std::string& protocol, const std::string& version,
                      const std::string& wanted, const std::string& flag);
 
+/// `text` (from the other side: a message, a file name) made safe for a terminal: control
+/// characters become \xNN, so that nothing the peer sends can drive the terminal.
+std::string printable(std::string_view text);
+
 /// Blocks SIGINT and SIGTERM in this thread (call before any thread starts, so that every thread
 /// inherits the mask) and returns when one arrives.
 void block_stop_signals();

@@ -102,16 +102,24 @@ fs::path default_state_dir() {
   return {};
 }
 
-std::string read_token(const fs::path& file) {
+/// The token kept for `root`, or "" (none kept, or kept for another folder under the same id).
+std::string read_token(const fs::path& file, const fs::path& root) {
   std::ifstream in(file);
+  std::string kept_root;
   std::string token;
+  std::getline(in, kept_root);
   std::getline(in, token);
+  if (!token.empty() && kept_root != root.string()) {
+    spdlog::warn("{} holds the token of another folder ({}); give this share its own --id",
+                 file.string(), kept_root);
+    return {};
+  }
   return token;
 }
 
 /// Keeps the registration's token readable by its owner alone, so that a restarted `serve`
 /// takes its registration over at once.
-void write_token(const fs::path& file, const std::string& token) {
+void write_token(const fs::path& file, const fs::path& root, const std::string& token) {
   std::error_code ignored;
   fs::create_directories(file.parent_path(), ignored);
   const fs::path temporary = file.string() + ".new";
@@ -122,7 +130,7 @@ void write_token(const fs::path& file, const std::string& token) {
                  std::strerror(errno));
     return;
   }
-  const std::string line = token + "\n";
+  const std::string line = root.string() + "\n" + token + "\n";
   const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
   ::close(fd);
   if (!written || std::rename(temporary.c_str(), file.c_str()) != 0) {
@@ -134,9 +142,15 @@ int serve(const GlobalOptions& global, const ServeArgs& args) {
   // Before the client's thread starts, so that it inherits the mask and the signal reaches us.
   block_stop_signals();
   files::FileService service(args.dir, {args.writable});
-  const std::string share_name =
-      !args.name.empty() ? args.name
-                         : fs::absolute(args.dir).lexically_normal().filename().string();
+  const fs::path root = fs::absolute(args.dir).lexically_normal();
+  // "~/footage/" and "." have no file name of their own: take the folder's.
+  std::string share_name = args.name;
+  if (share_name.empty()) {
+    share_name = (root.has_filename() ? root : root.parent_path()).filename().string();
+  }
+  if (share_name.empty()) {
+    share_name = "share";
+  }
   const std::string id = !args.id.empty() ? args.id : default_server_id(share_name);
 
   Server server;
@@ -152,26 +166,26 @@ int serve(const GlobalOptions& global, const ServeArgs& args) {
       args.state_dir.empty() ? default_state_dir() : fs::path(args.state_dir);
   const fs::path token_file = state_dir.empty() ? fs::path{} : state_dir / (id + ".token");
 
+  Client client(global.client);
   ServeHandlers handlers;
   handlers.connection = [&service](const std::shared_ptr<Connection>& connection) {
     const std::string peer = "knock " + connection->knock().unique_id().substr(0, 8);
     spdlog::info("{}: connected", peer);
     service.attach(connection, peer);
   };
-  handlers.status = [](const std::optional<Error>& error) {
+  // Every registration (the first, and each after peernetd restarts) may bring a new token.
+  handlers.status = [&client, &token_file, &root](const std::optional<Error>& error) {
     if (error) {
       spdlog::warn("{} (retrying)", error->what());
-    } else {
-      spdlog::info("registered with peernetd");
+      return;
+    }
+    spdlog::info("registered with peernetd");
+    if (!token_file.empty()) {
+      write_token(token_file, root, client.token());
     }
   };
-
-  Client client(global.client);
   client.serve(server, std::move(handlers),
-               token_file.empty() ? std::string{} : read_token(token_file));
-  if (!token_file.empty()) {
-    write_token(token_file, client.token());
-  }
+               token_file.empty() ? std::string{} : read_token(token_file, root));
   std::fprintf(stderr, "peernet: sharing %s as \"%s\" (%s%s) in room \"%s\" at %s; Ctrl-C stops\n",
                service.dir().root().c_str(), share_name.c_str(), id.c_str(),
                args.writable ? ", writable" : ", read-only", global.client.room.c_str(),
@@ -308,7 +322,7 @@ int list(const GlobalOptions& global, const ListArgs& args) {
   for (const auto& entry : entries) {
     const std::string size = entry.directory ? "-" : format_bytes(entry.size);
     std::printf("%10s  %s  %s%s\n", size.c_str(), format_time(entry.mtime).c_str(),
-                entry.path.c_str(), entry.directory ? "/" : "");
+                printable(entry.path).c_str(), entry.directory ? "/" : "");
   }
   return kOk;
 }
@@ -422,9 +436,18 @@ int get(const GlobalOptions& global, const GetArgs& args) {
   if (args.skip_existing) {
     std::erase_if(jobs, [&out](const GetJob& job) { return same_file_there(out, job); });
   }
+  // What partial files from earlier attempts hold (reserved whole) needs no more room.
   std::uint64_t total = 0;
   for (const auto& job : jobs) {
-    total += job.size;
+    const std::string parent = parent_of(job.local);
+    const std::string part = join(parent, "." + base_name(job.local) + ".peernet-part");
+    struct stat status {};
+    const std::uint64_t held =
+        ::fstatat(out.fd(), part.c_str(), &status, AT_SYMLINK_NOFOLLOW) == 0 &&
+                S_ISREG(status.st_mode)
+            ? static_cast<std::uint64_t>(status.st_blocks) * 512
+            : 0;
+    total += job.size > held ? job.size - held : 0;
   }
   if (const std::uint64_t free = out.free_bytes(); total > free) {
     throw files::FileError(files::FileErrc::kNoSpace, "the files need " + format_bytes(total) +
@@ -491,6 +514,7 @@ std::vector<PutJob> plan_put(const PutArgs& args) {
 int put(const GlobalOptions& global, const PutArgs& args) {
   const std::vector<PutJob> jobs = plan_put(args);
   Session session(global, args.remote, "--to");
+  session.files();  // the first connection fails at once: retrying is for connections that break
   const auto started = Clock::now();
   std::uint64_t moved = 0;
   for (const PutJob& job : jobs) {
@@ -518,9 +542,13 @@ int put(const GlobalOptions& global, const PutArgs& args) {
   return kOk;
 }
 
-void add_remote_options(CLI::App& command, RemoteArgs& args, const char* flag) {
+void add_remote_options(CLI::App& command, RemoteArgs& args, const char* flag,
+                        bool transfers = true) {
   command.add_option(flag, args.server,
                      "the file server (its name or id) when the room has several");
+  if (!transfers) {
+    return;
+  }
   command
       .add_option("--retry-for", args.retry_for,
                   "seconds to keep reconnecting after a broken connection (0: never)")
@@ -559,7 +587,7 @@ void add_files_command(CLI::App& app, const GlobalOptions& global, std::function
   list_command->add_option("PATH", list_args->path, "a folder or file in the share (default: all)");
   list_command->add_flag("-r,--recursive", list_args->recursive, "everything beneath PATH");
   list_command->add_flag("--json", list_args->json, "print JSON");
-  add_remote_options(*list_command, list_args->remote, "--from");
+  add_remote_options(*list_command, list_args->remote, "--from", /*transfers=*/false);
   list_command->callback([&run, &global, list_args] {
     run = [&global, list_args] { return list(global, *list_args); };
   });

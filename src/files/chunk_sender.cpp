@@ -61,13 +61,19 @@ void ChunkSender::pump() {
         continue;
       }
       if (n <= 0) {
-        changed("shrank");
+        changed(n == 0 ? "shrank" : "could not be read");
         return;
       }
       got += static_cast<std::size_t>(n);
     }
     whole_.update(data);
-    if (contains(plan_.sending, next_)) {
+    const bool wanted = contains(plan_.sending, next_);
+    if (!wanted && ++skipped_ % kWorkingEvery == 0) {
+      // Reading what the receiver has only for the hash sends nothing; say so now and then, or
+      // a long resume would look like a broken connection.
+      channel_->send_text(encode(Working{plan_.id}));
+    }
+    if (wanted) {
       encode_chunk_header(buffer_, next_, Sha256::of(data));
       if (!channel_->send(std::span<const std::byte>(buffer_.data(), kChunkHeaderBytes + length))) {
         end(Failure{plan_.id, "closed", "the channel closed"});

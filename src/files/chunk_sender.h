@@ -22,6 +22,8 @@ class ChunkSender : public std::enable_shared_from_this<ChunkSender> {
  public:
   static constexpr std::uint64_t kHighWater = std::uint64_t{4} * 1024 * 1024;
   static constexpr std::uint64_t kLowWater = std::uint64_t{1} * 1024 * 1024;
+  /// While reading chunks the receiver has, a Working message goes every this many (64 MiB).
+  static constexpr std::uint64_t kWorkingEvery = 1024;
 
   struct Plan {
     std::uint64_t id = 0;    ///< the request this answers
@@ -57,6 +59,7 @@ class ChunkSender : public std::enable_shared_from_this<ChunkSender> {
   Callbacks callbacks_;
   std::uint64_t chunks_;
   std::uint64_t next_ = 0;
+  std::uint64_t skipped_ = 0;
   Sha256 whole_;
   std::vector<std::byte> buffer_;
   bool done_ = false;

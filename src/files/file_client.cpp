@@ -53,6 +53,7 @@ struct FileClient::State : std::enable_shared_from_this<FileClient::State> {
     finished = false;
     error = nullptr;
     observer = std::move(watch);
+    entries.clear();
     last_activity = Clock::now();
   }
 
@@ -71,8 +72,15 @@ struct FileClient::State : std::enable_shared_from_this<FileClient::State> {
     }
     kind = Kind::kNone;
     part = nullptr;
-    if (error) {
-      std::rethrow_exception(std::exchange(error, nullptr));
+    observer = {};
+    auto stalled_sender = std::exchange(sender, {});
+    auto failure = std::exchange(error, nullptr);
+    lock.unlock();
+    if (stalled_sender) {
+      stalled_sender->cancel();  // hops onto the client's thread: never with the mutex held
+    }
+    if (failure) {
+      std::rethrow_exception(failure);
     }
   }
 
@@ -128,7 +136,15 @@ struct FileClient::State : std::enable_shared_from_this<FileClient::State> {
       fail(TransferError(failure->code, failure->message));
       return;
     }
+    if (std::holds_alternative<Working>(message)) {
+      return;  // the silence it breaks is all it is for
+    }
     if (const auto* listing = std::get_if<Listing>(&message); listing && kind == Kind::kList) {
+      if (entries.size() + listing->entries.size() > kMaxListEntries) {
+        fail(TransferError("too-many", "the listing is longer than " +
+                                           std::to_string(kMaxListEntries) + " entries"));
+        return;
+      }
       entries.insert(entries.end(), listing->entries.begin(), listing->entries.end());
       if (!listing->more) {
         finish();
@@ -149,6 +165,10 @@ struct FileClient::State : std::enable_shared_from_this<FileClient::State> {
   }
 
   void on_file(const FileHeader& header) {
+    if (header.chunk != kChunkBytes) {
+      fail(TransferError("bad-reply", "the file server sends chunks of another size"));
+      return;
+    }
     const Source& source = part->source();
     if (header.restart || header.size != source.size || header.mtime != source.mtime ||
         header.chunk != source.chunk) {
@@ -196,7 +216,7 @@ struct FileClient::State : std::enable_shared_from_this<FileClient::State> {
                                if (auto self = weak.lock()) {
                                  const std::lock_guard lock(self->mutex);
                                  self->last_activity = Clock::now();
-                                 if (self->observer.moved) {
+                                 if (!self->finished && self->observer.moved) {
                                    self->observer.moved(bytes);
                                  }
                                }
@@ -244,7 +264,6 @@ FileClient::~FileClient() {
 std::vector<Entry> FileClient::list(const std::string& path, bool recursive) {
   const std::uint64_t id = ++next_id_;
   state_->begin(State::Kind::kList, id, {});
-  state_->entries.clear();
   if (!channel_->send_text(encode(ListRequest{id, path, recursive}))) {
     throw Error(Errc::kClosed, "the connection to the file server closed");
   }

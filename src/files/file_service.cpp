@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <utility>
 
@@ -28,6 +29,7 @@ class ServeSession : public std::enable_shared_from_this<ServeSession> {
         peer_(std::move(peer)) {}
 
   void start() {
+    seen_open_ = channel_->is_open();
     channel_->on_message([weak = weak_from_this()](std::span<const std::byte> bytes, bool text) {
       if (auto self = weak.lock()) {
         self->on_message(bytes, text);
@@ -40,9 +42,13 @@ class ServeSession : public std::enable_shared_from_this<ServeSession> {
     });
   }
 
-  bool closed() const { return stopped_; }
+  /// Stopped, or its channel was open and is not any more.
+  bool closed() const { return stopped_ || (seen_open_ && !channel_->is_open()); }
 
   void stop() {
+    if (stopped_) {
+      return;
+    }
     stopped_ = true;
     if (sender_) {
       sender_->cancel();
@@ -59,14 +65,17 @@ class ServeSession : public std::enable_shared_from_this<ServeSession> {
  private:
   struct Upload {
     Upload(std::uint64_t request, UniqueFd parent, const std::string& name, const Source& source,
-           bool overwrite)
-        : id(request), folder(std::move(parent)), part(folder.get(), name, source, overwrite) {}
+           bool overwrite, std::function<void()> busy)
+        : id(request),
+          folder(std::move(parent)),
+          part(folder.get(), name, source, overwrite, std::move(busy)) {}
     std::uint64_t id;
     UniqueFd folder;  // the PartFile works relative to it
     PartFile part;
   };
 
   void on_message(std::span<const std::byte> bytes, bool text) {
+    seen_open_ = true;
     if (!text) {
       on_chunk(bytes);
       return;
@@ -106,6 +115,10 @@ class ServeSession : public std::enable_shared_from_this<ServeSession> {
   }
 
   void on_list(const ListRequest& request) {
+    if (channel_->buffered_amount() > kMaxQueuedListing) {
+      reply(Failure{request.id, "busy", "earlier listings are still being sent"});
+      return;
+    }
     for (const std::string& part :
          encode_listing(request.id, dir_->list(request.path, request.recursive))) {
       channel_->send_text(part);
@@ -116,6 +129,7 @@ class ServeSession : public std::enable_shared_from_this<ServeSession> {
     if (busy(request.id)) {
       return;
     }
+    refuse_partial(request.path);
     UniqueFd file = dir_->open_file(request.path);
     struct stat status {};
     if (::fstat(file.get(), &status) != 0) {
@@ -131,7 +145,7 @@ class ServeSession : public std::enable_shared_from_this<ServeSession> {
     const auto& resume = request.resume;
     if (resume && resume->size == header.size && resume->mtime == header.mtime &&
         resume->chunk == kChunkBytes) {
-      header.sending = complement(resume->have, chunks);
+      header.sending = complement(clip_have(resume->have), chunks);
     } else {
       header.restart = resume.has_value();
       if (chunks > 0) {
@@ -184,12 +198,14 @@ class ServeSession : public std::enable_shared_from_this<ServeSession> {
     if (path.empty()) {
       throw FileError(FileErrc::kBadPath, "an upload needs a file name");
     }
+    refuse_partial(path);
     const auto slash = path.rfind('/');
     const std::string parent = slash == std::string::npos ? std::string{} : path.substr(0, slash);
     const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
-    upload_ = std::make_unique<Upload>(request.id, dir_->make_dirs(parent), name,
-                                       Source{path, request.size, request.mtime, kChunkBytes},
-                                       request.overwrite);
+    upload_ = std::make_unique<Upload>(
+        request.id, dir_->make_dirs(parent), name,
+        Source{path, request.size, request.mtime, kChunkBytes}, request.overwrite,
+        [channel = channel_, id = request.id] { channel->send_text(encode(Working{id})); });
     transfer_path_ = path;
     spdlog::info("{}: receiving \"{}\" ({} bytes, {} already here)", peer_, path, request.size,
                  upload_->part.bytes_present());
@@ -237,6 +253,17 @@ class ServeSession : public std::enable_shared_from_this<ServeSession> {
 
   void reply(const Message& message) { channel_->send_text(encode(message)); }
 
+  /// PeerNet's own unfinished files are neither served nor written to by name.
+  static void refuse_partial(const std::string& path) {
+    const auto slash = path.rfind('/');
+    if (is_partial_name(slash == std::string::npos ? path : path.substr(slash + 1))) {
+      throw FileError(FileErrc::kBadPath, "\"" + path + "\" is the name of an unfinished transfer");
+    }
+  }
+
+  /// Listings queued beyond this are refused until the channel drains.
+  static constexpr std::uint64_t kMaxQueuedListing = std::uint64_t{8} * 1024 * 1024;
+
   std::shared_ptr<const SafeDir> dir_;
   bool writable_;
   std::shared_ptr<Channel> channel_;
@@ -245,6 +272,7 @@ class ServeSession : public std::enable_shared_from_this<ServeSession> {
   std::unique_ptr<Upload> upload_;
   std::string transfer_path_;
   bool stopped_ = false;
+  bool seen_open_ = false;
 };
 
 FileService::FileService(const std::filesystem::path& root, Options options)
@@ -262,6 +290,15 @@ void FileService::attach(const std::shared_ptr<Connection>& connection, const st
   std::erase_if(sessions_, [](const auto& session) { return session->closed(); });
   std::erase_if(connections_, [](const auto& open) { return !open->is_open(); });
   connections_.push_back(connection);
+  // A connection that fails closes its channels without their close callbacks: stop what they
+  // were doing (a sender waiting on a channel that will never drain, an upload's open files).
+  connection->on_closed([this](const Error&) {
+    for (const auto& session : sessions_) {
+      if (session->closed()) {
+        session->stop();
+      }
+    }
+  });
   connection->on_channel([this, peer](const std::shared_ptr<Channel>& channel) {
     if (channel->label() != kChannelLabel) {
       spdlog::info(R"({}: closing a channel labelled "{}", not "{}")", peer, channel->label(),

@@ -1,6 +1,7 @@
 #include "files/part_file.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -118,13 +119,15 @@ void insert(Ranges& ranges, std::uint64_t index) {
 
 }  // namespace
 
-PartFile::PartFile(int dir_fd, std::string name, Source source, bool overwrite)
+PartFile::PartFile(int dir_fd, std::string name, Source source, bool overwrite,
+                   std::function<void()> busy)
     : dir_fd_(dir_fd),
       name_(std::move(name)),
       part_name_("." + name_ + ".peernet-part"),
       state_name_("." + name_ + ".peernet-state"),
       source_(std::move(source)),
-      overwrite_(overwrite) {
+      overwrite_(overwrite),
+      busy_(std::move(busy)) {
   if (name_.empty() || name_ == "." || name_ == ".." || name_.find('/') != std::string::npos ||
       part_name_.size() > 255) {
     throw FileError(FileErrc::kBadPath, "\"" + name_ + "\" is not a usable file name");
@@ -137,6 +140,24 @@ PartFile::PartFile(int dir_fd, std::string name, Source source, bool overwrite)
     if (!overwrite_) {
       throw FileError(FileErrc::kExists, "\"" + name_ + "\" exists; use --overwrite to replace it");
     }
+  }
+  // The hidden names are PeerNet's own: a link planted under one is removed, never followed.
+  for (const std::string* own : {&part_name_, &state_name_}) {
+    struct stat planted {};
+    if (::fstatat(dir_fd_, own->c_str(), &planted, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISLNK(planted.st_mode)) {
+      ::unlinkat(dir_fd_, own->c_str(), 0);
+    }
+  }
+  // One writer per partial file: a second transfer of the same name (another peer, or another
+  // channel) must not write over this one's chunks or rename its half-written bytes into place.
+  state_.reset(
+      ::openat(dir_fd_, state_name_.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644));
+  if (!state_) {
+    fail(errno, "cannot open \"" + state_name_ + "\"");
+  }
+  if (::flock(state_.get(), LOCK_EX | LOCK_NB) != 0) {
+    throw FileError(FileErrc::kExists, "\"" + name_ + "\" is being received by another transfer");
   }
   if (!try_resume()) {
     open_fresh();
@@ -153,9 +174,8 @@ std::uint64_t PartFile::chunk_size(std::uint64_t index) const {
 }
 
 bool PartFile::try_resume() {
-  state_.reset(::openat(dir_fd_, state_name_.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
   data_.reset(::openat(dir_fd_, part_name_.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
-  if (!state_ || !data_) {
+  if (!data_) {
     return false;
   }
   std::array<std::byte, kHeaderBytes> header_bytes{};
@@ -174,6 +194,7 @@ bool PartFile::try_resume() {
   }
   std::vector<std::byte> buffer(source_.chunk);
   for (std::uint64_t index = 0; index < chunks_; ++index) {
+    tick(index);
     Digest slot{};
     std::copy_n(slots.begin() + static_cast<std::ptrdiff_t>(index * kSlotBytes), kSlotBytes,
                 slot.begin());
@@ -196,31 +217,30 @@ bool PartFile::try_resume() {
 }
 
 void PartFile::open_fresh() {
+  // Close before unlinking, so that the old bytes' space is free when the space is checked.
+  data_.reset();
   ::unlinkat(dir_fd_, part_name_.c_str(), 0);
-  ::unlinkat(dir_fd_, state_name_.c_str(), 0);
+  if (::ftruncate(state_.get(), 0) != 0) {
+    fail(errno, "cannot write \"" + state_name_ + "\"");
+  }
   chunks_ = chunk_count(source_.size, source_.chunk);
   have_.clear();
   bytes_present_ = 0;
   whole_ = Sha256();
   hashed_ = 0;
   check_space();
-  constexpr int kCreate = O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
-  data_.reset(::openat(dir_fd_, part_name_.c_str(), kCreate, 0644));
+  data_.reset(::openat(dir_fd_, part_name_.c_str(),
+                       O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
   if (!data_) {
     fail(errno, "cannot create \"" + part_name_ + "\"");
   }
-  state_.reset(::openat(dir_fd_, state_name_.c_str(), kCreate, 0644));
-  if (!state_) {
-    fail(errno, "cannot create \"" + state_name_ + "\"");
-  }
-  if (source_.size > 0) {
-    // Reserve the space now, so that a full disk shows before the transfer rather than in it.
-    const int error = ::posix_fallocate(data_.get(), 0, static_cast<off_t>(source_.size));
-    if (error != 0 && error != EOPNOTSUPP && error != EINVAL) {
-      discard();
-      fail(error,
-           "cannot reserve " + std::to_string(source_.size) + " bytes for \"" + name_ + "\"");
-    }
+  if (source_.size > 0 && ::fallocate(data_.get(), 0, 0, static_cast<off_t>(source_.size)) != 0 &&
+      errno != EOPNOTSUPP) {
+    // Reserved now, so that a full disk shows before the transfer rather than in it. Where the
+    // file system cannot reserve, the writes will tell.
+    const int error = errno;
+    discard();
+    fail(error, "cannot reserve " + std::to_string(source_.size) + " bytes for \"" + name_ + "\"");
   }
   const StateHeader header{source_.size, source_.mtime, source_.chunk, digest_of(source_.path)};
   write_all(state_.get(), encode_header(header), 0, "cannot write \"" + state_name_ + "\"");
@@ -234,12 +254,24 @@ void PartFile::check_space() const {
   if (::fstatvfs(dir_fd_, &fs) != 0) {
     return;  // unknown: the reservation or the writes will tell
   }
+  // What the partial file holds already (it was reserved whole) needs no more room.
+  std::uint64_t allocated = 0;
+  struct stat status {};
+  if (data_ && ::fstat(data_.get(), &status) == 0) {
+    allocated = static_cast<std::uint64_t>(status.st_blocks) * 512;
+  }
   const std::uint64_t free = std::uint64_t{fs.f_bavail} * fs.f_frsize;
-  const std::uint64_t needed = source_.size - bytes_present_;
+  const std::uint64_t needed = source_.size > allocated ? source_.size - allocated : 0;
   if (needed > free) {
     throw FileError(FileErrc::kNoSpace, "\"" + name_ + "\" needs " + std::to_string(needed) +
-                                            " bytes and the folder has " + std::to_string(free) +
-                                            " free");
+                                            " more bytes and the folder has " +
+                                            std::to_string(free) + " free");
+  }
+}
+
+void PartFile::tick(std::uint64_t index) const {
+  if (busy_ && index % kBusyEvery == kBusyEvery - 1) {
+    busy_();
   }
 }
 
@@ -251,6 +283,7 @@ void PartFile::restart(const Source& source) {
 void PartFile::hash_through(std::uint64_t index) {
   std::vector<std::byte> buffer;
   while (hashed_ < index && contains(have_, hashed_)) {
+    tick(hashed_);
     buffer.resize(chunk_size(hashed_));
     if (!read_all(data_.get(), buffer, hashed_ * source_.chunk)) {
       fail(EIO, "cannot read back \"" + part_name_ + "\"");

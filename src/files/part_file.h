@@ -10,6 +10,7 @@
 // sender's.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "files/sha256.h"
@@ -32,8 +33,11 @@ class PartFile {
   /// opened safely; `name` is one path component). What an earlier attempt left for the same
   /// source is verified and kept; anything else there is discarded. Checks that the folder has
   /// room for the rest. Throws FileError: kExists (the final name exists and `overwrite` is
-  /// false, or it is a folder), kNoSpace, kLinkOutside, kIo.
-  PartFile(int dir_fd, std::string name, Source source, bool overwrite);
+  /// false, or it is a folder, or another PartFile is receiving it), kNoSpace, kLinkOutside,
+  /// kIo. `busy` runs now and then during long reads (verifying what is there, hashing it), so
+  /// that the caller can tell its peer it is still at work.
+  PartFile(int dir_fd, std::string name, Source source, bool overwrite,
+           std::function<void()> busy = {});
   ~PartFile();
   PartFile(const PartFile&) = delete;
   PartFile& operator=(const PartFile&) = delete;
@@ -68,6 +72,10 @@ class PartFile {
   void mark(std::uint64_t index);
   std::uint64_t chunk_size(std::uint64_t index) const;
   void check_space() const;
+  void tick(std::uint64_t index) const;
+
+  /// busy_ runs once every this many chunks read back (about 64 MiB).
+  static constexpr std::uint64_t kBusyEvery = 1024;
 
   int dir_fd_;
   std::string name_;
@@ -75,6 +83,7 @@ class PartFile {
   std::string state_name_;
   Source source_;
   bool overwrite_;
+  std::function<void()> busy_;
   UniqueFd data_;
   UniqueFd state_;
   std::uint64_t chunks_ = 0;

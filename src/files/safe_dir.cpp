@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
@@ -19,6 +20,8 @@
 
 #include <linux/openat2.h>
 
+#include "files/stat.h"
+
 namespace peernet::files {
 namespace {
 
@@ -29,7 +32,6 @@ constexpr std::size_t kMaxQuotedBytes = 160;
 // openat2 answers EAGAIN when a rename raced with a ".." inside a link target; a few retries ride
 // out an unlucky moment, and a steady attacker only gets the strict walk (which follows nothing).
 constexpr int kBeneathAttempts = 4;
-constexpr std::int64_t kNanosPerSecond = 1'000'000'000;
 
 // Forced by tests (detail::force_no_openat2_for_testing) to reach the walk that kernels without
 // openat2 get; production code never sets it.
@@ -217,20 +219,34 @@ Opened open_beneath(int dir_fd, const std::string& relative, int flags, bool fol
   return open_by_walking(dir_fd, relative, flags);
 }
 
-std::int64_t nanoseconds(const struct timespec& time) {
-  // A file may carry any mtime; saturate rather than overflow past the year 2262.
-  constexpr std::int64_t kMaxSeconds =
-      std::numeric_limits<std::int64_t>::max() / kNanosPerSecond - 1;
-  constexpr std::int64_t kMinSeconds =
-      std::numeric_limits<std::int64_t>::min() / kNanosPerSecond + 1;
-  const auto seconds = static_cast<std::int64_t>(time.tv_sec);
-  if (seconds > kMaxSeconds) {
-    return std::numeric_limits<std::int64_t>::max();
+/// True for well-formed UTF-8: names that are not cannot travel in the protocol's JSON.
+bool is_utf8(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto lead = static_cast<unsigned char>(text[i]);
+    const std::size_t length = lead < 0x80            ? 1
+                               : (lead >> 5U) == 0x6  ? 2
+                               : (lead >> 4U) == 0xe  ? 3
+                               : (lead >> 3U) == 0x1e ? 4
+                                                      : 0;
+    if (length == 0 || i + length > text.size()) {
+      return false;
+    }
+    std::uint32_t code = length == 1 ? lead : lead & (0x7fU >> length);
+    for (std::size_t k = 1; k < length; ++k) {
+      const auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next >> 6U) != 0x2) {
+        return false;
+      }
+      code = (code << 6U) | (next & 0x3fU);
+    }
+    constexpr std::array<std::uint32_t, 5> kSmallest{0, 0, 0x80, 0x800, 0x10000};
+    if (code < kSmallest[length] || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) {
+      return false;  // overlong, beyond Unicode, or a surrogate
+    }
+    i += length;
   }
-  if (seconds < kMinSeconds) {
-    return std::numeric_limits<std::int64_t>::min();
-  }
-  return seconds * kNanosPerSecond + time.tv_nsec;
+  return true;
 }
 
 Entry make_entry(std::string path, const struct stat& info) {
@@ -238,7 +254,7 @@ Entry make_entry(std::string path, const struct stat& info) {
   entry.path = std::move(path);
   entry.directory = S_ISDIR(info.st_mode);
   entry.size = entry.directory ? 0 : static_cast<std::uint64_t>(info.st_size);
-  entry.mtime = nanoseconds(info.st_mtim);
+  entry.mtime = mtime_ns(info);
   return entry;
 }
 
@@ -310,9 +326,9 @@ class Lister {
       }
       const std::string_view name = item->d_name;
       if (name == "." || name == ".." || is_partial_name(name) ||
-          std::ranges::any_of(name, is_control)) {
-        // Control characters: check_relative() would refuse the path, so offering it to a peer
-        // would only invite a request that must fail.
+          std::ranges::any_of(name, is_control) || !is_utf8(name)) {
+        // Control characters: check_relative() would refuse the path; names that are not UTF-8
+        // cannot travel in JSON. Offering either to a peer would invite a request that must fail.
         continue;
       }
       std::string path = join(folder_path, name);

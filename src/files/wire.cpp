@@ -182,6 +182,7 @@ struct Encoder {
     return {{"op", "ready"}, {"id", m.id}, {"chunk", m.chunk}, {"have", ranges_json(m.have)}};
   }
   json operator()(const Done& m) const { return {{"op", "done"}, {"id", m.id}}; }
+  json operator()(const Working& m) const { return {{"op", "working"}, {"id", m.id}}; }
   json operator()(const Failure& m) const {
     return {{"op", "error"}, {"id", m.id}, {"code", m.code}, {"message", m.message}};
   }
@@ -237,6 +238,9 @@ Message decode_object(const json& object) {
   }
   if (op == "done") {
     return Done{id};
+  }
+  if (op == "working") {
+    return Working{id};
   }
   if (op == "error") {
     return Failure{id, get_string(object, "code", 32),

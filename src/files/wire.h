@@ -117,6 +117,12 @@ struct Done {
   std::uint64_t id = 0;
 };
 
+/// "working": the request is still being worked on (a long read or hash with nothing to send
+/// yet); it only keeps the other side from taking the silence for a broken connection.
+struct Working {
+  std::uint64_t id = 0;
+};
+
 /// "error": the request failed. `code` is a FileErrc name or one of the protocol's own
 /// ("bad-request", "busy", "read-only", "checksum", "changed").
 struct Failure {
@@ -126,7 +132,7 @@ struct Failure {
 };
 
 using Message = std::variant<ListRequest, GetRequest, PutRequest, EndOfFile, Listing, FileHeader,
-                             Ready, Done, Failure>;
+                             Ready, Done, Working, Failure>;
 
 /// A message from the peer that breaks the protocol; what() says how.
 class WireError : public std::runtime_error {

@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -109,6 +111,7 @@ TEST_F(FilesHostileTest, PathsOutOfTheShareAreRefused) {
   EXPECT_EQ(refusal_to_get("escape-dir/secret"), "link-outside");
   EXPECT_EQ(refusal_to_get("fifo"), "not-a-file");
   EXPECT_EQ(refusal_to_get(std::string("ok\0.txt", 7)), "bad-path");
+  EXPECT_EQ(refusal_to_get(".ok.txt.peernet-part"), "bad-path");  // another transfer's bytes
 }
 
 TEST_F(FilesHostileTest, LinksThatStayInsideWorkAndOthersAreNotListed) {
@@ -131,6 +134,7 @@ TEST_F(FilesHostileTest, UploadsCannotLandOutsideTheShare) {
   EXPECT_EQ(refusal_to_put("escape-dir/planted"), "link-outside");
   EXPECT_EQ(refusal_to_put("escape"), "exists");
   EXPECT_EQ(refusal_to_put(""), "bad-path");
+  EXPECT_EQ(refusal_to_put("in/.x.peernet-state"), "bad-path");  // another upload's state
   EXPECT_FALSE(fs::exists(outside_.path() / "planted"));
   EXPECT_FALSE(fs::exists(share_.path().parent_path() / "planted"));
   std::ifstream secret(outside_.path() / "secret");
@@ -141,15 +145,46 @@ TEST_F(FilesHostileTest, UploadsCannotLandOutsideTheShare) {
 
 TEST_F(FilesHostileTest, GarbageOnTheChannelIsAnsweredNotCrashedOn) {
   const auto channel = connection_->channels().front();
+  files_.reset();  // read the replies raw
+  std::mutex mutex;
+  std::condition_variable arrived;
+  std::vector<files::Message> replies;
+  channel->on_message([&](std::span<const std::byte> bytes, bool text) {
+    const std::lock_guard lock(mutex);
+    if (text) {
+      replies.push_back(files::decode({reinterpret_cast<const char*>(bytes.data()), bytes.size()}));
+    }
+    arrived.notify_all();
+  });
   EXPECT_FALSE(channel->send_text("")) << "an empty message would fail the connection";
-  for (const std::string garbage :
-       {"{", "[]", "\"get\"", R"({"op":"get"})", R"({"op":"get","id":1})",
-        R"({"op":"end","id":1,"sha256":"00"})", R"({"op":"done","id":2})"}) {
-    EXPECT_TRUE(channel->send_text(garbage));
+  const std::vector<std::string> garbage = {
+      "{",
+      "[]",
+      "\"get\"",
+      R"({"op":"get"})",
+      R"({"op":"get","id":1})",
+      R"({"op":"end","id":1,"sha256":"00"})",
+      R"({"op":"done","id":2})",
+      R"({"op":"get","id":3,"path":"ok.txt","resume":{"size":6,"mtime":0,"chunk":0,"have":[]}})"};
+  for (const auto& message : garbage) {
+    EXPECT_TRUE(channel->send_text(message));
   }
   const std::vector<std::byte> stray_chunk(100);
   EXPECT_TRUE(channel->send(stray_chunk));
+  {
+    std::unique_lock lock(mutex);
+    arrived.wait_for(lock, seconds{10}, [&] { return replies.size() >= garbage.size() + 1; });
+    ASSERT_EQ(replies.size(), garbage.size() + 1) << "every bad message gets its answer";
+    for (const auto& reply : replies) {
+      const auto* failure = std::get_if<files::Failure>(&reply);
+      ASSERT_NE(failure, nullptr) << files::encode(reply);
+      EXPECT_EQ(failure->code, "bad-request") << failure->message;
+      EXPECT_FALSE(failure->message.empty());
+    }
+  }
+  channel->on_message({});
   // Still serving, and still correct.
+  files_ = std::make_unique<files::FileClient>(connection_, files::FileClient::Options{});
   EXPECT_EQ(refusal_to_get("ok.txt"), "");
   EXPECT_TRUE(server_->running());
 }

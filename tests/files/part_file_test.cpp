@@ -134,11 +134,27 @@ TEST_F(PartFileTest, AChangedSourceStartsOver) {
     PartFile part(folder_.get(), "clip.bin", source(kContent.size()), false);
     ASSERT_TRUE(write_chunk(part, kContent, 0));
   }
-  PartFile newer(folder_.get(), "clip.bin", source(kContent.size(), 42), false);
-  EXPECT_EQ(newer.bytes_present(), 0U);
+  {
+    PartFile newer(folder_.get(), "clip.bin", source(kContent.size(), 42), false);
+    EXPECT_EQ(newer.bytes_present(), 0U);
+    ASSERT_TRUE(write_chunk(newer, kContent, 0));
+  }
   PartFile other_path(folder_.get(), "clip.bin",
                       {"elsewhere/clip.bin", kContent.size(), 42, kChunk}, false);
   EXPECT_EQ(other_path.bytes_present(), 0U);
+}
+
+TEST_F(PartFileTest, OnlyOneTransferReceivesAFileAtATime) {
+  PartFile first(folder_.get(), "clip.bin", source(kContent.size()), false);
+  ASSERT_TRUE(write_chunk(first, kContent, 0));
+  try {
+    PartFile second(folder_.get(), "clip.bin", source(kContent.size()), false);
+    ADD_FAILURE() << "two transfers wrote the same partial file";
+  } catch (const FileError& error) {
+    EXPECT_EQ(error.code(), FileErrc::kExists);
+    EXPECT_NE(std::string(error.what()).find("another transfer"), std::string::npos);
+  }
+  EXPECT_EQ(first.bytes_present(), 4U);
 }
 
 TEST_F(PartFileTest, AnExistingFileIsKeptUnlessOverwriteIsAsked) {

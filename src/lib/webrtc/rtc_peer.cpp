@@ -784,7 +784,6 @@ class PeerImpl final : public RtcPeer, public std::enable_shared_from_this<PeerI
     return GST_BUS_DROP;
   }
 
-  /// Disconnects everything, stops the pipeline and frees it.
   /// Closes the channels and ends the pipeline. With `linger`, the pipeline lives on for a
   /// moment first, so that the channels' closing (an SCTP stream reset) reaches the other side,
   /// which then knows at once that the connection is over.
