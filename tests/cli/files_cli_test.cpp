@@ -277,6 +277,31 @@ TEST_F(FilesCliTest, AKilledReceiverResumesWhenRunAgain) {
   EXPECT_FALSE(fs::exists(dest() / ".clip.mkv.peernet-state"));
 }
 
+TEST_F(FilesCliTest, AnUploadResumesAfterTheServerIsKilled) {
+  TempDir local;
+  write_random(local.path() / "clip.mkv", kResumeSize, 9);
+  const std::uint64_t chunks = files::chunk_count(kResumeSize, files::kChunkBytes);
+  auto server = serve({"--writable"});
+  auto putter = start({"files", "put", (local.path() / "clip.mkv").string(), "--stall-timeout", "2",
+                       "--retry-for", "60"});
+  ASSERT_TRUE(wait_for_chunks(share() / ".clip.mkv.peernet-state", chunks / 3, seconds{60}))
+      << putter->err();
+  server->kill_now();
+  server = serve({"--writable"});
+
+  const auto status = putter->wait(milliseconds{120'000});
+  ASSERT_EQ(status, 0) << putter->err() << "\nserver:\n" << server->err();
+  EXPECT_EQ(sha256_of(share() / "clip.mkv"), sha256_of(local.path() / "clip.mkv"));
+  EXPECT_NE(putter->err().find("reconnecting"), std::string::npos) << putter->err();
+  // The restarted server kept what had arrived: it said so, and asked for the rest only.
+  static const std::regex kReceiving(R"(receiving "clip.mkv" \((\d+) bytes, (\d+) already here\))");
+  std::smatch match;
+  const std::string log = server->err();
+  ASSERT_TRUE(std::regex_search(log, match, kReceiving)) << log;
+  EXPECT_GE(std::stoull(match[2].str()), chunks / 3 * files::kChunkBytes) << log;
+  EXPECT_FALSE(fs::exists(share() / ".clip.mkv.peernet-part"));
+}
+
 TEST_F(FilesCliTest, AnExistingFileIsNotReplacedUnlessAsked) {
   write_random(share() / "a.mkv", 100, 1);
   std::ofstream(dest() / "a.mkv") << "mine";

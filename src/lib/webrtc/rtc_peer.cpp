@@ -302,6 +302,32 @@ class ChannelImpl final : public RtcChannel, public std::enable_shared_from_this
   Events events_;
 };
 
+/// Flushes the sink pads of every sctpenc in `pipeline`. A channel whose peer vanished with
+/// SCTP's send buffer full keeps a streaming thread waiting inside sctpenc for room that never
+/// comes, holding the pad's stream lock; the state change to NULL then waits on that lock for
+/// ever. A flush is what wakes that wait.
+void unblock_sctp(GstElement* pipeline) {
+  GstIterator* elements = gst_bin_iterate_recurse(GST_BIN(pipeline));
+  GValue element = G_VALUE_INIT;
+  while (gst_iterator_next(elements, &element) == GST_ITERATOR_OK) {
+    auto* found = GST_ELEMENT(g_value_get_object(&element));
+    GstElementFactory* factory = gst_element_get_factory(found);
+    if (factory != nullptr && g_strcmp0(GST_OBJECT_NAME(factory), "sctpenc") == 0) {
+      GstIterator* pads = gst_element_iterate_sink_pads(found);
+      GValue pad = G_VALUE_INIT;
+      while (gst_iterator_next(pads, &pad) == GST_ITERATOR_OK) {
+        gst_pad_send_event(GST_PAD(g_value_get_object(&pad)), gst_event_new_flush_start());
+        g_value_reset(&pad);
+      }
+      g_value_unset(&pad);
+      gst_iterator_free(pads);
+    }
+    g_value_reset(&element);
+  }
+  g_value_unset(&element);
+  gst_iterator_free(elements);
+}
+
 /// A closed connection's pipeline, kept until its channels have closed (their SCTP stream
 /// resets went out, so the other side knows) or kCloseLinger has passed. Ends the pipeline when
 /// dropped: after the wait, or with the io_context.
@@ -318,6 +344,7 @@ struct Closing {
       g_object_unref(channel);
     }
     if (pipeline != nullptr) {
+      unblock_sctp(pipeline);
       gst_element_set_state(pipeline, GST_STATE_NULL);
       GstBus* bus = gst_pipeline_get_bus(GST_PIPELINE(pipeline));
       gst_bus_set_sync_handler(bus, nullptr, nullptr, nullptr);
