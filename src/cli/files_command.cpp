@@ -242,6 +242,7 @@ class Session {
   /// --retry-for seconds) and runs it again, which resumes where the last one stopped.
   template <class Attempt>
   auto with_retries(Attempt attempt, const std::function<void()>& on_break) {
+    std::optional<Clock::time_point> busy_since;
     for (;;) {
       try {
         return attempt(files());
@@ -250,9 +251,19 @@ class Session {
           throw;
         }
         on_break();
-        std::fprintf(stderr, "peernet: %s; reconnecting (for up to %d s)\n", error.what(),
-                     args_.retry_for);
+        std::fprintf(stderr, "peernet: %s; reconnecting (for up to %d s)\n",
+                     printable(error.what()).c_str(), args_.retry_for);
         reconnect();
+      } catch (const files::TransferError& error) {
+        // After a reconnect the server may still hold the file for the transfer we gave up on,
+        // until it sees that connection end: ask again shortly, with the same patience.
+        const auto now = Clock::now();
+        busy_since = busy_since.value_or(now);
+        if (error.code() != "busy" || now - *busy_since > std::chrono::seconds{args_.retry_for}) {
+          throw;
+        }
+        on_break();
+        std::this_thread::sleep_for(std::chrono::milliseconds{250});
       }
     }
   }

@@ -157,7 +157,7 @@ PartFile::PartFile(int dir_fd, std::string name, Source source, bool overwrite,
     fail(errno, "cannot open \"" + state_name_ + "\"");
   }
   if (::flock(state_.get(), LOCK_EX | LOCK_NB) != 0) {
-    throw FileError(FileErrc::kExists, "\"" + name_ + "\" is being received by another transfer");
+    throw FileError(FileErrc::kBusy, "\"" + name_ + "\" is being received by another transfer");
   }
   if (!try_resume()) {
     open_fresh();

@@ -33,9 +33,9 @@ class PartFile {
   /// opened safely; `name` is one path component). What an earlier attempt left for the same
   /// source is verified and kept; anything else there is discarded. Checks that the folder has
   /// room for the rest. Throws FileError: kExists (the final name exists and `overwrite` is
-  /// false, or it is a folder, or another PartFile is receiving it), kNoSpace, kLinkOutside,
-  /// kIo. `busy` runs now and then during long reads (verifying what is there, hashing it), so
-  /// that the caller can tell its peer it is still at work.
+  /// false, or it is a folder), kBusy (another PartFile is receiving it), kNoSpace,
+  /// kLinkOutside, kIo. `busy` runs now and then during long reads (verifying what is there,
+  /// hashing it), so that the caller can tell its peer it is still at work.
   PartFile(int dir_fd, std::string name, Source source, bool overwrite,
            std::function<void()> busy = {});
   ~PartFile();

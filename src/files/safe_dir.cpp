@@ -402,6 +402,8 @@ std::string_view to_string(FileErrc code) noexcept {
       return "permission";
     case FileErrc::kTooMany:
       return "too-many";
+    case FileErrc::kBusy:
+      return "busy";
     case FileErrc::kIo:
       return "io";
   }

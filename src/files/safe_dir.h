@@ -26,6 +26,7 @@ enum class FileErrc {
   kNoSpace,      ///< "no-space": not enough free space for the file
   kPermission,   ///< "permission": the operating system refused (EACCES, EPERM, EROFS)
   kTooMany,      ///< "too-many": a listing larger than kMaxListEntries
+  kBusy,         ///< "busy": another transfer is writing that file right now
   kIo,           ///< "io": any other error from the operating system
 };
 

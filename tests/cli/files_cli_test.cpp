@@ -282,7 +282,7 @@ TEST_F(FilesCliTest, AnUploadResumesAfterTheServerIsKilled) {
   write_random(local.path() / "clip.mkv", kResumeSize, 9);
   const std::uint64_t chunks = files::chunk_count(kResumeSize, files::kChunkBytes);
   auto server = serve({"--writable"});
-  auto putter = start({"files", "put", (local.path() / "clip.mkv").string(), "--stall-timeout", "2",
+  auto putter = start({"files", "put", (local.path() / "clip.mkv").string(), "--stall-timeout", "5",
                        "--retry-for", "60"});
   ASSERT_TRUE(wait_for_chunks(share() / ".clip.mkv.peernet-state", chunks / 3, seconds{60}))
       << putter->err();

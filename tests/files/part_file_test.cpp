@@ -151,7 +151,7 @@ TEST_F(PartFileTest, OnlyOneTransferReceivesAFileAtATime) {
     PartFile second(folder_.get(), "clip.bin", source(kContent.size()), false);
     ADD_FAILURE() << "two transfers wrote the same partial file";
   } catch (const FileError& error) {
-    EXPECT_EQ(error.code(), FileErrc::kExists);
+    EXPECT_EQ(error.code(), FileErrc::kBusy);
     EXPECT_NE(std::string(error.what()).find("another transfer"), std::string::npos);
   }
   EXPECT_EQ(first.bytes_present(), 4U);

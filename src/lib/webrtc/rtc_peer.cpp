@@ -344,7 +344,9 @@ struct Closing {
       g_object_unref(channel);
     }
     if (pipeline != nullptr) {
-      unblock_sctp(pipeline);
+      if (!all_closed()) {
+        unblock_sctp(pipeline);  // only then can a sender be stuck on a peer that is gone
+      }
       gst_element_set_state(pipeline, GST_STATE_NULL);
       GstBus* bus = gst_pipeline_get_bus(GST_PIPELINE(pipeline));
       gst_bus_set_sync_handler(bus, nullptr, nullptr, nullptr);
@@ -353,14 +355,15 @@ struct Closing {
     }
   }
 
-  bool done() const {
-    return std::chrono::steady_clock::now() >= deadline ||
-           std::all_of(channels.begin(), channels.end(), [](GstWebRTCDataChannel* channel) {
-             GstWebRTCDataChannelState state{};
-             g_object_get(channel, "ready-state", &state, nullptr);
-             return state == GST_WEBRTC_DATA_CHANNEL_STATE_CLOSED;
-           });
+  bool all_closed() const {
+    return std::all_of(channels.begin(), channels.end(), [](GstWebRTCDataChannel* channel) {
+      GstWebRTCDataChannelState state{};
+      g_object_get(channel, "ready-state", &state, nullptr);
+      return state == GST_WEBRTC_DATA_CHANNEL_STATE_CLOSED;
+    });
   }
+
+  bool done() const { return std::chrono::steady_clock::now() >= deadline || all_closed(); }
 
   static void wait(std::shared_ptr<Closing> closing, const asio::any_io_executor& executor) {
     if (closing->done()) {
@@ -817,7 +820,7 @@ class PeerImpl final : public RtcPeer, public std::enable_shared_from_this<PeerI
   void release(bool linger = false) {
     auto closing = std::make_shared<Closing>();
     for (auto& channel : channels_) {
-      if (linger && channel->gst() != nullptr) {
+      if (channel->gst() != nullptr) {
         closing->channels.push_back(GST_WEBRTC_DATA_CHANNEL(g_object_ref(channel->gst())));
       }
       channel->close();
@@ -832,7 +835,7 @@ class PeerImpl final : public RtcPeer, public std::enable_shared_from_this<PeerI
     handlers_.clear();
     closing->pipeline = std::exchange(pipeline_, nullptr);
     webrtc_ = nullptr;
-    if (!closing->channels.empty()) {
+    if (linger && !closing->channels.empty()) {
       closing->deadline = std::chrono::steady_clock::now() + kCloseLinger;
       Closing::wait(std::move(closing), executor_);
     }
