@@ -17,15 +17,8 @@ peernet="$build/src/cli/peernet"
 [[ -x $peernetd && -x $peernet ]] || { echo "build first: bash .ci/build test" >&2; exit 2; }
 bash "$root/.ci/install-deps" --bench
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
 source "$root/bench/lib.sh"
+make_work_dir
 
 mkdir -p "$work/share" "$work/out"
 head -c $((mib * 1024 * 1024)) /dev/urandom >"$work/share/big.bin"

@@ -16,16 +16,8 @@ peernetd="$root/build/dev/src/peernetd"
 [[ -x $peernetd ]] || { echo "build peernetd first: cmake --preset dev && cmake --build --preset dev" >&2; exit 2; }
 bash "$root/.ci/install-deps" --bench
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+make_work_dir
 
 # peernetd with a room of 3 servers, as a home would have: a camera, a sensor, a file share.
 "$peernetd" --listen 127.0.0.1 --port 0 --port-file "$work/port" --log-level warn --threads 2 &

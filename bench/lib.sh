@@ -1,5 +1,18 @@
 # Shared by the benchmark scripts.
 
+# make_work_dir: a scratch folder in `work` and a list `pids` of the processes a benchmark
+# starts; both are cleaned up when the script exits (each process ended by its own PID).
+make_work_dir() {
+  work=$(mktemp -d)
+  pids=()
+  trap cleanup_work EXIT
+}
+cleanup_work() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+
 # wait_for_file FILE: waits up to 5 s for FILE to be non-empty (a daemon's port file).
 wait_for_file() {
   for _ in $(seq 1 500); do [[ -s $1 ]] && return 0; sleep 0.01; done

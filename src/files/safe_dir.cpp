@@ -25,7 +25,6 @@
 namespace peernet::files {
 namespace {
 
-constexpr std::size_t kMaxPathBytes = 4096;
 constexpr std::size_t kMaxNameBytes = 255;
 // Enough of a path for a person to recognise it; a peer's 4 KiB of junk does not belong in a log.
 constexpr std::size_t kMaxQuotedBytes = 160;

@@ -52,6 +52,9 @@ struct Entry {
   bool operator==(const Entry&) const = default;
 };
 
+/// Paths longer than this are refused, on the wire and on disk.
+inline constexpr std::size_t kMaxPathBytes = 4096;
+
 /// Listings stop (with kTooMany) beyond this many entries.
 inline constexpr std::size_t kMaxListEntries = 100000;
 

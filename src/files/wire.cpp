@@ -10,8 +10,7 @@ namespace {
 
 using nlohmann::json;
 
-/// Paths and messages longer than this are refused before anything looks at them.
-constexpr std::size_t kMaxPathBytes = 4096;
+/// Error messages longer than this are refused unread (paths: kMaxPathBytes, in safe_dir.h).
 constexpr std::size_t kMaxMessageTextBytes = 1024;
 
 const json& field(const json& object, const char* name) {
