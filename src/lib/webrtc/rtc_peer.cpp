@@ -340,11 +340,13 @@ struct Closing {
   Closing(const Closing&) = delete;
   Closing& operator=(const Closing&) = delete;
   ~Closing() {
+    // Asked before the references go: a channel webrtcbin has let go of lives on ours alone.
+    const bool closed = all_closed();
     for (auto* channel : channels) {
       g_object_unref(channel);
     }
     if (pipeline != nullptr) {
-      if (!all_closed()) {
+      if (!closed) {
         unblock_sctp(pipeline);  // only then can a sender be stuck on a peer that is gone
       }
       gst_element_set_state(pipeline, GST_STATE_NULL);
