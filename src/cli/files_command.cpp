@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/progress.h"
+#include "cli/serving.h"
 #include "file.pb.h"
 #include "files/file_client.h"
 #include "files/file_service.h"
@@ -74,70 +75,6 @@ struct PutArgs {
 // ---------------------------------------------------------------------------------------------
 // Serving
 
-/// An id peernetd accepts (A-Z a-z 0-9 . _ ~ -, at most 128), stable for a folder on a machine.
-std::string default_server_id(const std::string& share_name) {
-  std::array<char, 256> host{};
-  if (::gethostname(host.data(), host.size() - 1) != 0) {
-    host[0] = '\0';
-  }
-  std::string id = "files-" + std::string(host.data()) + "-" + share_name;
-  for (char& c : id) {
-    const bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                         (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '~' || c == '-';
-    if (!allowed) {
-      c = '-';
-    }
-  }
-  id.resize(std::min<std::size_t>(id.size(), 128));
-  return id;
-}
-
-fs::path default_state_dir() {
-  if (const char* state = std::getenv("XDG_STATE_HOME"); state != nullptr && *state != '\0') {
-    return fs::path(state) / "peernet";
-  }
-  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
-    return fs::path(home) / ".local" / "state" / "peernet";
-  }
-  return {};
-}
-
-/// The token kept for `root`, or "" (none kept, or kept for another folder under the same id).
-std::string read_token(const fs::path& file, const fs::path& root) {
-  std::ifstream in(file);
-  std::string kept_root;
-  std::string token;
-  std::getline(in, kept_root);
-  std::getline(in, token);
-  if (!token.empty() && kept_root != root.string()) {
-    spdlog::warn("{} holds the token of another folder ({}); give this share its own --id",
-                 file.string(), kept_root);
-    return {};
-  }
-  return token;
-}
-
-/// Keeps the registration's token readable by its owner alone, so that a restarted `serve`
-/// takes its registration over at once.
-void write_token(const fs::path& file, const fs::path& root, const std::string& token) {
-  std::error_code ignored;
-  fs::create_directories(file.parent_path(), ignored);
-  const fs::path temporary = file.string() + ".new";
-  const int fd =
-      ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) {
-    spdlog::warn("cannot keep the registration's token in {}: {}", file.string(),
-                 std::strerror(errno));
-    return;
-  }
-  const std::string line = root.string() + "\n" + token + "\n";
-  const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
-  ::close(fd);
-  if (!written || std::rename(temporary.c_str(), file.c_str()) != 0) {
-    spdlog::warn("cannot keep the registration's token in {}", file.string());
-  }
-}
-
 int serve(const GlobalOptions& global, const ServeArgs& args) {
   // Before the client's thread starts, so that it inherits the mask and the signal reaches us.
   block_stop_signals();
@@ -151,49 +88,24 @@ int serve(const GlobalOptions& global, const ServeArgs& args) {
   if (share_name.empty()) {
     share_name = "share";
   }
-  const std::string id = !args.id.empty() ? args.id : default_server_id(share_name);
+  const std::string id = !args.id.empty() ? args.id : default_server_id("files", share_name);
 
-  Server server;
-  server.set_unique_id(id);
-  server.set_display_name(share_name);
-  Service* offered = server.add_services();
+  Serving serving;
+  serving.server.set_unique_id(id);
+  serving.server.set_display_name(share_name);
+  Service* offered = serving.server.add_services();
   offered->set_protocol(std::string(files::kProtocol));
   offered->set_version(std::string(files::kVersion));
   offered->SetExtension(file::share_name, share_name);
   offered->SetExtension(file::writable, args.writable);
-
-  const fs::path state_dir =
-      args.state_dir.empty() ? default_state_dir() : fs::path(args.state_dir);
-  const fs::path token_file = state_dir.empty() ? fs::path{} : state_dir / (id + ".token");
-
+  serving.state_dir = args.state_dir.empty() ? default_state_dir() : fs::path(args.state_dir);
+  serving.owner = root.string();
+  serving.attach = [&service](const std::shared_ptr<Connection>& connection,
+                              const std::string& peer) { service.attach(connection, peer); };
+  serving.banner = "sharing " + service.dir().root().string() + " as \"" + share_name + "\" (" +
+                   id + (args.writable ? ", writable" : ", read-only") + ")";
   Client client(global.client);
-  ServeHandlers handlers;
-  handlers.connection = [&service](const std::shared_ptr<Connection>& connection) {
-    const std::string peer = "knock " + connection->knock().unique_id().substr(0, 8);
-    spdlog::info("{}: connected", peer);
-    service.attach(connection, peer);
-  };
-  // Every registration (the first, and each after peernetd restarts) may bring a new token.
-  handlers.status = [&client, &token_file, &root](const std::optional<Error>& error) {
-    if (error) {
-      spdlog::warn("{} (retrying)", error->what());
-      return;
-    }
-    spdlog::info("registered with peernetd");
-    if (!token_file.empty()) {
-      write_token(token_file, root, client.token());
-    }
-  };
-  client.serve(server, std::move(handlers),
-               token_file.empty() ? std::string{} : read_token(token_file, root));
-  std::fprintf(stderr, "peernet: sharing %s as \"%s\" (%s%s) in room \"%s\" at %s; Ctrl-C stops\n",
-               service.dir().root().c_str(), share_name.c_str(), id.c_str(),
-               args.writable ? ", writable" : ", read-only", global.client.room.c_str(),
-               global.client.daemon.c_str());
-  const int signal_number = wait_for_stop_signal();
-  spdlog::info("signal {}: withdrawing from peernetd", signal_number);
-  client.stop_serving();
-  return kOk;
+  return run_server(client, serving);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -468,7 +380,7 @@ int get(const GlobalOptions& global, const GetArgs& args) {
   const auto started = Clock::now();
   std::uint64_t moved = 0;
   for (const GetJob& job : jobs) {
-    const files::UniqueFd folder = out.make_dirs(parent_of(job.local));
+    const UniqueFd folder = out.make_dirs(parent_of(job.local));
     files::PartFile part(folder.get(), base_name(job.local),
                          files::Source{job.remote, job.size, job.mtime, files::kChunkBytes},
                          args.overwrite);
@@ -532,7 +444,7 @@ int put(const GlobalOptions& global, const PutArgs& args) {
     Watch watch(job.remote);
     session.with_retries(
         [&](files::FileClient& client) {
-          files::UniqueFd file(::open(job.local.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+          UniqueFd file(::open(job.local.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
           struct stat status {};
           if (!file || ::fstat(file.get(), &status) != 0) {
             throw files::FileError(files::FileErrc::kIo, "cannot read " + job.local.string() +

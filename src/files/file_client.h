@@ -13,7 +13,7 @@
 #include "files/part_file.h"
 #include "files/safe_dir.h"
 #include "files/sha256.h"
-#include "files/unique_fd.h"
+#include "common/unique_fd.h"
 
 namespace peernet::files {
 

@@ -14,7 +14,7 @@
 #include <string>
 
 #include "files/sha256.h"
-#include "files/unique_fd.h"
+#include "common/unique_fd.h"
 #include "files/wire.h"
 
 namespace peernet::files {

@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "files/unique_fd.h"
+#include "common/unique_fd.h"
 
 namespace peernet::files {
 

@@ -28,6 +28,7 @@ namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using testing::DaemonProcess;
+using testing::Outcome;
 using testing::Process;
 using testing::TempDir;
 
@@ -63,41 +64,16 @@ std::string sha256_of(const fs::path& path) {
   return files::to_hex(hash.finish());
 }
 
-struct Outcome {
-  std::optional<int> status;
-  std::string out;
-  std::string err;
-};
-
 class FilesCliTest : public ::testing::Test {
  protected:
   fs::path share() const { return share_.path(); }
   fs::path dest() const { return dest_.path(); }
 
-  std::vector<std::string> common(std::vector<std::string> args) const {
-    std::vector<std::string> all{"--daemon", "http://127.0.0.1:" + std::to_string(daemon_.port()),
-                                 "--loopback", "--connect-timeout", "10"};
-    all.insert(all.end(), args.begin(), args.end());
-    return all;
-  }
-
   std::unique_ptr<Process> start(const std::vector<std::string>& args) {
-    const std::string name = "p" + std::to_string(++processes_);
-    return std::make_unique<Process>(PEERNET_PATH, common(args), logs_.path() / (name + ".out"),
-                                     logs_.path() / (name + ".err"));
+    return peernet_.start(args);
   }
-
   Outcome run(const std::vector<std::string>& args, seconds timeout = seconds{60}) {
-    auto process = start(args);
-    Outcome outcome;
-    outcome.status = process->wait(timeout);
-    if (!outcome.status && process->running()) {
-      ADD_FAILURE() << "peernet did not finish in " << timeout.count() << " s";
-    }
-    process->kill_now();
-    outcome.out = process->out();
-    outcome.err = process->err();
-    return outcome;
+    return peernet_.run(args, timeout);
   }
 
   /// Starts `peernet files serve` on the share and waits until it is registered.
@@ -122,7 +98,7 @@ class FilesCliTest : public ::testing::Test {
   TempDir share_;
   TempDir dest_;
   TempDir logs_;
-  int processes_ = 0;
+  testing::PeernetRunner peernet_{daemon_.port(), logs_.path()};
 };
 
 TEST_F(FilesCliTest, FilesOfEveryEdgeSizeArriveIntact) {

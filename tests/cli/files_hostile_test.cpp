@@ -47,12 +47,9 @@ class FilesHostileTest : public ::testing::Test {
     options.loopback_only = true;
     options.connect_timeout = seconds{10};
     client_ = std::make_unique<Client>(options);
-    const auto deadline = std::chrono::steady_clock::now() + seconds{15};
-    std::vector<Server> servers;
-    while ((servers = client_->find("peernet.file")).empty()) {
-      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << server_->err();
-      std::this_thread::sleep_for(milliseconds{50});
-    }
+    const std::vector<Server> servers =
+        testing::wait_for_servers(*client_, "peernet.file", *server_);
+    ASSERT_FALSE(servers.empty());
     connection_ = client_->connect(servers.front(), "peernet.file", {"files"});
     files_ = std::make_unique<files::FileClient>(connection_, files::FileClient::Options{});
   }
@@ -78,12 +75,12 @@ class FilesHostileTest : public ::testing::Test {
   std::string refusal_to_put(const std::string& path) {
     const fs::path local = logs_.path() / "upload";
     std::ofstream(local) << "upload";
-    files::UniqueFd file(::open(local.c_str(), O_RDONLY | O_CLOEXEC));
+    UniqueFd file(::open(local.c_str(), O_RDONLY | O_CLOEXEC));
     return refusal([&] { files_->put(path, std::move(file), 6, 0, false, {}); });
   }
   int received_fd() {
     if (!received_) {
-      received_ = files::UniqueFd(::open(received_dir_.path().c_str(), O_RDONLY | O_DIRECTORY));
+      received_ = UniqueFd(::open(received_dir_.path().c_str(), O_RDONLY | O_DIRECTORY));
     }
     return received_.get();
   }
@@ -93,7 +90,7 @@ class FilesHostileTest : public ::testing::Test {
   testing::TempDir outside_;
   testing::TempDir logs_;
   testing::TempDir received_dir_;
-  files::UniqueFd received_;
+  UniqueFd received_;
   std::unique_ptr<testing::Process> server_;
   std::unique_ptr<Client> client_;
   std::shared_ptr<Connection> connection_;

@@ -8,6 +8,8 @@
 #include <sstream>
 #include <thread>
 
+#include <gtest/gtest.h>
+
 #include "integration/daemon_process.h"
 
 namespace peernet::testing {
@@ -76,5 +78,41 @@ void Process::kill_now() {
 
 std::string Process::out() const { return read_file(out_); }
 std::string Process::err() const { return read_file(err_); }
+
+std::unique_ptr<Process> PeernetRunner::start(const std::vector<std::string>& args) {
+  std::vector<std::string> all{"--daemon", "http://127.0.0.1:" + std::to_string(daemon_port_),
+                               "--loopback", "--connect-timeout", "10"};
+  all.insert(all.end(), args.begin(), args.end());
+  const std::string name = "p" + std::to_string(++started_);
+  return std::make_unique<Process>(PEERNET_PATH, all, logs_ / (name + ".out"),
+                                   logs_ / (name + ".err"));
+}
+
+Outcome PeernetRunner::run(const std::vector<std::string>& args, std::chrono::seconds timeout) {
+  auto process = start(args);
+  Outcome outcome;
+  outcome.status = process->wait(timeout);
+  if (!outcome.status && process->running()) {
+    ADD_FAILURE() << "peernet did not finish in " << timeout.count() << " s";
+  }
+  process->kill_now();
+  outcome.out = process->out();
+  outcome.err = process->err();
+  return outcome;
+}
+
+std::vector<Server> wait_for_servers(Client& client, const std::string& protocol,
+                                     const Process& process) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{15};
+  std::vector<Server> servers;
+  while ((servers = client.find(protocol)).empty()) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      ADD_FAILURE() << "no " << protocol << " server came:\n" << process.err();
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{50});
+  }
+  return servers;
+}
 
 }  // namespace peernet::testing

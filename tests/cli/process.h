@@ -4,9 +4,12 @@
 
 #include <chrono>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <peernet/peernet.h>
 
 namespace peernet::testing {
 
@@ -39,5 +42,35 @@ class Process {
   bool reaped_ = false;
   std::optional<int> status_;
 };
+
+/// What a finished command said.
+struct Outcome {
+  std::optional<int> status;  ///< nullopt when it did not finish in time
+  std::string out;
+  std::string err;
+};
+
+/// Runs the peernet command against one peernetd on loopback (with its global options), each
+/// process's output in files of its own under `logs`.
+class PeernetRunner {
+ public:
+  PeernetRunner(int daemon_port, std::filesystem::path logs)
+      : daemon_port_(daemon_port), logs_(std::move(logs)) {}
+
+  std::unique_ptr<Process> start(const std::vector<std::string>& args);
+  /// Runs it to the end, failing the test when it takes longer than `timeout`.
+  Outcome run(const std::vector<std::string>& args,
+              std::chrono::seconds timeout = std::chrono::seconds{60});
+
+ private:
+  int daemon_port_;
+  std::filesystem::path logs_;
+  int started_ = 0;
+};
+
+/// The servers of `client`'s room offering `protocol`, once there is one; fails the test
+/// (saying what `process` printed) when none comes within 15 s.
+std::vector<Server> wait_for_servers(Client& client, const std::string& protocol,
+                                     const Process& process);
 
 }  // namespace peernet::testing

@@ -4,7 +4,7 @@
 
 #include <utility>
 
-namespace peernet::files {
+namespace peernet {
 
 /// Owns one file descriptor and closes it once.
 class UniqueFd {
@@ -36,4 +36,4 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-}  // namespace peernet::files
+}  // namespace peernet
