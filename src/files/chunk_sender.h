@@ -7,8 +7,8 @@
 
 #include <peernet/peernet.h>
 
-#include "files/sha256.h"
 #include "common/unique_fd.h"
+#include "files/sha256.h"
 #include "files/wire.h"
 
 namespace peernet::files {

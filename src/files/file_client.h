@@ -10,10 +10,10 @@
 
 #include <peernet/peernet.h>
 
+#include "common/unique_fd.h"
 #include "files/part_file.h"
 #include "files/safe_dir.h"
 #include "files/sha256.h"
-#include "common/unique_fd.h"
 
 namespace peernet::files {
 

@@ -13,8 +13,8 @@
 #include <functional>
 #include <string>
 
-#include "files/sha256.h"
 #include "common/unique_fd.h"
+#include "files/sha256.h"
 #include "files/wire.h"
 
 namespace peernet::files {
