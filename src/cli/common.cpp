@@ -3,12 +3,14 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <stdexcept>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "files/file_client.h"
 #include "files/safe_dir.h"
+#include "sensors/config.h"
 
 namespace peernet::cli {
 namespace {
@@ -133,6 +135,15 @@ int report(const std::exception_ptr& error, const GlobalOptions& options) {
     return e.code() == files::FileErrc::kIo || e.code() == files::FileErrc::kPermission
                ? kFailed
                : kFileRefused;
+  } catch (const CLI::Error& e) {
+    print(e.what());  // a flag's value found wrong after parsing
+    return kUsage;
+  } catch (const sensors::ConfigError& e) {
+    print(e.what());
+    return kUsage;
+  } catch (const std::invalid_argument& e) {
+    print(e.what());  // an --alert rule, ...
+    return kUsage;
   } catch (const std::exception& e) {
     print(e.what());
     return kFailed;

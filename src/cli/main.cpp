@@ -1,5 +1,5 @@
 // peernet: the command line of PeerNet. One executable with subcommands, as git or docker:
-// `peernet files serve|ls|get|put` today, more applications to come.
+// `peernet files serve|ls|get|put`, `peernet sensors serve|ls|watch|export`.
 #include <cstdio>
 #include <exception>
 #include <functional>
@@ -8,6 +8,7 @@
 
 #include "cli/common.h"
 #include "cli/files_command.h"
+#include "cli/sensors_command.h"
 #include "daemon/version.h"
 
 int main(int argc, char** argv) {
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
   add_global_options(app, global);
   std::function<int()> run;
   add_files_command(app, global, run);
+  add_sensors_command(app, global, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

@@ -20,7 +20,7 @@ cmake --build --preset fuzz  # the preset builds with 2 jobs
 fuzz_dir=$root/tests/fuzz
 bin_dir=$root/build/fuzz/tests/fuzz
 failed=()
-for target in request_fuzz json_fuzz proto_fuzz files_wire_fuzz; do
+for target in request_fuzz json_fuzz proto_fuzz files_wire_fuzz sensors_wire_fuzz; do
   args=(-DFUZZER="$bin_dir/$target" -DSECONDS="$seconds" -DSEEDS="$fuzz_dir/corpus/$target"
         -DREGRESSIONS="$fuzz_dir/regressions/$target")
   if [[ -f $fuzz_dir/$target.dict ]]; then
