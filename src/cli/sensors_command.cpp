@@ -13,6 +13,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -151,9 +152,25 @@ int serve(const GlobalOptions& global, const ServeArgs& args) {
   history_options.keep_raw = duration_flag(args.keep_raw, "--keep-raw");
   history_options.keep_five_minutes = duration_flag(args.keep_five_minutes, "--keep-5m");
   history_options.keep_hours = duration_flag(args.keep_hours, "--keep-1h");
+  if (history_options.keep_raw < Millis{3600} * 1000) {
+    throw CLI::ValidationError("--keep-raw",
+                               "must be at least 1h (the hour's rollup is rebuilt "
+                               "from raw readings after a restart)");
+  }
+  if (history_options.keep_five_minutes <= 0 || history_options.keep_hours <= 0) {
+    throw CLI::ValidationError("--keep-5m/--keep-1h", "must be more than 0");
+  }
+  if (history_options.dir.empty()) {
+    spdlog::warn(
+        "history is kept in memory only: a restart loses it (give --history-dir, or set "
+        "HOME or XDG_STATE_HOME)");
+  }
+  const auto interval = static_cast<Millis>(std::llround(args.interval * 1000));
+  // Every reading of the keep time, whatever the interval (a slot is 16 bytes).
+  history_options.raw_capacity =
+      static_cast<std::size_t>(history_options.keep_raw / interval) + std::size_t{16};
   sensors::History history(history_options);
 
-  const auto interval = static_cast<Millis>(std::llround(args.interval * 1000));
   sensors::SensorService service(std::move(sources), history, {interval, wall_now});
 
   Serving serving;
@@ -401,7 +418,10 @@ class WatchView {
       : args_(args),
         window_(window),
         terminal_(::isatty(STDOUT_FILENO) != 0 && !args.json),
-        commands_(args.on_alert) {
+        commands_(args.on_alert),
+        stale_after_(args.stale_after.empty()
+                         ? std::nullopt
+                         : std::optional(duration_flag(args.stale_after, "--stale-after"))) {
     for (const std::string& text : args.alerts) {
       rules_.push_back(sensors::AlertRule::parse(text));
     }
@@ -419,10 +439,7 @@ class WatchView {
       }
     }
     if (!tracker_) {
-      const Millis stale_after = args_.stale_after.empty()
-                                     ? std::max<Millis>(3 * interval_, 10'000)
-                                     : duration_flag(args_.stale_after, "--stale-after");
-      tracker_.emplace(rules_, stale_after);
+      tracker_.emplace(rules_, stale_after_.value_or(std::max<Millis>(3 * interval_, 10'000)));
     }
     dirty_ = true;
   }
@@ -430,6 +447,9 @@ class WatchView {
   /// Readings: `live` ones are shown as they come; history fills the window quietly (alerts it
   /// raises that still hold at its end are shown by history_end()).
   void readings(const std::vector<sensors::Reading>& readings, bool live) {
+    if (live && !readings.empty()) {
+      clock_offset_ = wall_now() - readings.front().time;
+    }
     for (const sensors::Reading& reading : readings) {
       auto found = sensors_.find(reading.sensor);
       if (found == sensors_.end() || reading.time <= found->second.newest) {
@@ -468,21 +488,24 @@ class WatchView {
     dirty_ = true;
   }
 
-  /// Time passing with nothing arriving: sensors go stale.
+  /// Time passing with nothing arriving: sensors go stale. `now` is this machine's clock; the
+  /// readings carry the server's, so the difference seen at the last live round is taken off
+  /// (a box without a real-time clock may be minutes off).
   void tick(Millis now) {
     if (!tracker_ || !history_done_) {
       return;  // the history being replayed is old by nature, not stale
     }
-    for (const sensors::AlertEvent& event : tracker_->tick(now)) {
+    for (const sensors::AlertEvent& event : tracker_->tick(now - clock_offset_)) {
       alert(event);
     }
   }
 
+  /// A line about the connection; `text` may carry what the other side sent.
   void note(const std::string& text) {
     if (terminal_) {
-      remember(format_clock(wall_now()) + " " + text);
+      remember(format_clock(wall_now()) + " " + printable(text));
     } else {
-      std::fprintf(stderr, "peernet: %s\n", text.c_str());
+      std::fprintf(stderr, "peernet: %s\n", printable(text).c_str());
     }
   }
 
@@ -516,7 +539,8 @@ class WatchView {
       std::optional<double> slope;
       if (!watched.window.empty()) {
         const sensors::Reading& last = watched.window.back();
-        value = last.value ? format_value(last.value) + " " + watched.info.unit : "stale";
+        value =
+            last.value ? format_value(last.value) + " " + printable(watched.info.unit) : "stale";
         updated = format_clock(last.time);
         const Millis since = last.time - kTrendSpan;
         slope = sensors::slope_per_hour(std::vector<sensors::Reading>(
@@ -630,6 +654,7 @@ class WatchView {
   Millis window_;
   bool terminal_;
   AlertCommands commands_;
+  std::optional<Millis> stale_after_;
   std::vector<sensors::AlertRule> rules_;
   std::optional<sensors::AlertTracker> tracker_;
   std::map<std::string, sensors::AlertEvent> held_;
@@ -637,6 +662,7 @@ class WatchView {
   std::vector<std::string> order_;
   std::string server_;
   Millis interval_ = 0;
+  Millis clock_offset_ = 0;  // this machine's clock minus the server's, as last seen
   bool history_done_ = false;
   bool dirty_ = false;
   std::size_t lines_drawn_ = 0;
@@ -648,6 +674,8 @@ int watch(const GlobalOptions& global, const WatchArgs& args) {
   WatchView view(args, window);  // checks the alert rules before anything connects
   Client client(global.client);
   std::optional<Link> link;
+  RemoteArgs remote = args.remote;      // after the first connection, that server and no other
+  std::string last_failure;             // why reconnecting fails, said once per reason
   Millis newest = wall_now() - window;  // what the next subscription asks history from
   bool connected_once = false;
   int rounds = 0;
@@ -668,17 +696,22 @@ int watch(const GlobalOptions& global, const WatchArgs& args) {
         sensors::Subscribe request;
         request.history = sensors::HistoryRequest{newest + 1, wall_now() + Millis{86'400'000},
                                                   sensors::Resolution::kRaw};
-        link = open_link(client, args.remote, request);
+        link = open_link(client, remote, request);
         last_heard = std::chrono::steady_clock::now();
         if (connected_once) {
           view.note("reconnected to " + link->server.display_name());
         }
         connected_once = true;
+        remote.server = link->server.unique_id();
+        last_failure.clear();
       } catch (const Error& error) {
         if (!connected_once) {
           throw;  // nothing to watch: say why and stop
         }
-        spdlog::debug("reconnecting: {}", error.what());
+        if (error.what() != last_failure) {
+          last_failure = error.what();
+          view.note("cannot reconnect yet: " + last_failure);
+        }
         retry_at = std::chrono::steady_clock::now() + std::chrono::seconds(2);
         continue;
       }
@@ -737,40 +770,6 @@ struct ExportArgs {
   int timeout = 30;
 };
 
-/// Everything the server sends for a subscription without live readings.
-struct Exported {
-  std::vector<sensors::SensorInfo> sensors;
-  std::vector<sensors::Reading> readings;
-  std::vector<sensors::Rollup> rollups;
-};
-
-Exported fetch(Client& client, const ExportArgs& args, const sensors::HistoryRequest& range) {
-  sensors::Subscribe request;
-  request.history = range;
-  request.live = false;
-  Link link = open_link(client, args.remote, request);
-  Exported exported;
-  for (;;) {
-    const auto message = link.feed->next(std::chrono::seconds(args.timeout));
-    if (!message) {
-      throw Error(Errc::kClosed,
-                  "the sensor server sent nothing for " + std::to_string(args.timeout) + " s");
-    }
-    if (const auto* hello = std::get_if<sensors::Hello>(&*message)) {
-      exported.sensors = hello->sensors;
-    } else if (const auto* readings = std::get_if<sensors::Readings>(&*message)) {
-      std::ranges::copy(readings->readings, std::back_inserter(exported.readings));
-    } else if (const auto* rollups = std::get_if<sensors::Rollups>(&*message)) {
-      std::ranges::copy(rollups->rows, std::back_inserter(exported.rollups));
-    } else if (std::holds_alternative<sensors::HistoryEnd>(*message)) {
-      link.connection->close();
-      return exported;
-    } else if (const auto* failure = std::get_if<sensors::Failure>(&*message)) {
-      throw ServerFailure("the sensor server refused: " + failure->message);
-    }
-  }
-}
-
 /// A CSV field: quoted when it holds a comma, quote or line break.
 std::string csv(const std::string& field) {
   if (field.find_first_of(",\"\r\n") == std::string::npos) {
@@ -783,105 +782,159 @@ std::string csv(const std::string& field) {
   return quoted + "\"";
 }
 
-void write_export(std::ostream& out, const ExportArgs& args, const Exported& data) {
-  std::map<std::string, const sensors::SensorInfo*> info;
-  for (const auto& sensor : data.sensors) {
-    info[sensor.id] = &sensor;
-  }
-  const auto name_of = [&](const std::string& id) {
-    const auto found = info.find(id);
-    return found == info.end() ? id : found->second->name;
-  };
-  const auto unit_of = [&](const std::string& id) {
-    const auto found = info.find(id);
-    return found == info.end() ? std::string() : found->second->unit;
-  };
-  const bool json = args.format == "json";
-  nlohmann::json rows = nlohmann::json::array();
-  if (args.resolution == "raw") {
-    if (!json) {
-      out << "time,sensor,name,value,unit,quality\n";
-    }
-    for (const auto& r : data.readings) {
-      const std::string quality(sensors::quality_name(r.quality()));
-      if (json) {
-        rows.push_back({{"time", sensors::format_utc(r.time)},
-                        {"sensor", r.sensor},
-                        {"name", name_of(r.sensor)},
-                        {"value", r.value ? nlohmann::json(*r.value) : nullptr},
-                        {"unit", unit_of(r.sensor)},
-                        {"quality", quality}});
-      } else {
-        out << sensors::format_utc(r.time) << ',' << csv(r.sensor) << ',' << csv(name_of(r.sensor))
-            << ',' << (r.value ? number(*r.value) : std::string()) << ',' << csv(unit_of(r.sensor))
-            << ',' << quality << '\n';
-      }
-    }
-  } else {
-    if (!json) {
-      out << "start,sensor,name,min,mean,max,count,stale,unit\n";
-    }
-    for (const auto& r : data.rollups) {
-      if (json) {
-        rows.push_back({{"start", sensors::format_utc(r.start)},
-                        {"sensor", r.sensor},
-                        {"name", name_of(r.sensor)},
-                        {"min", r.min},
-                        {"mean", r.mean},
-                        {"max", r.max},
-                        {"count", r.count},
-                        {"stale", r.stale},
-                        {"unit", unit_of(r.sensor)}});
-      } else {
-        out << sensors::format_utc(r.start) << ',' << csv(r.sensor) << ',' << csv(name_of(r.sensor))
-            << ',' << number(r.min) << ',' << number(r.mean) << ',' << number(r.max) << ','
-            << r.count << ',' << r.stale << ',' << csv(unit_of(r.sensor)) << '\n';
-      }
+/// Writes rows as they arrive (a long range never sits in memory whole), as CSV or as a JSON
+/// array of objects; names and units from the server's list of sensors.
+class ExportWriter {
+ public:
+  ExportWriter(std::ostream& out, bool json, bool raw) : out_(out), json_(json) {
+    if (json_) {
+      out_ << "[";
+    } else {
+      out_ << (raw ? "time,sensor,name,value,unit,quality\n"
+                   : "start,sensor,name,min,mean,max,count,stale,unit\n");
     }
   }
-  if (json) {
-    out << rows.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+
+  void sensors(const std::vector<sensors::SensorInfo>& sensors) {
+    for (const auto& sensor : sensors) {
+      names_[sensor.id] = {sensor.name, sensor.unit};
+    }
+  }
+
+  void write(const sensors::Reading& r) {
+    const auto& [name, unit] = names_[r.sensor];
+    const std::string quality(sensors::quality_name(r.quality()));
+    if (json_) {
+      object({{"time", sensors::format_utc(r.time)},
+              {"sensor", r.sensor},
+              {"name", name},
+              {"value", r.value ? nlohmann::json(*r.value) : nullptr},
+              {"unit", unit},
+              {"quality", quality}});
+    } else {
+      out_ << sensors::format_utc(r.time) << ',' << csv(r.sensor) << ',' << csv(name) << ','
+           << (r.value ? number(*r.value) : std::string()) << ',' << csv(unit) << ',' << quality
+           << '\n';
+    }
+    ++rows_;
+  }
+
+  void write(const sensors::Rollup& r) {
+    const auto& [name, unit] = names_[r.sensor];
+    if (json_) {
+      object({{"start", sensors::format_utc(r.start)},
+              {"sensor", r.sensor},
+              {"name", name},
+              {"min", r.min},
+              {"mean", r.mean},
+              {"max", r.max},
+              {"count", r.count},
+              {"stale", r.stale},
+              {"unit", unit}});
+    } else {
+      out_ << sensors::format_utc(r.start) << ',' << csv(r.sensor) << ',' << csv(name) << ','
+           << number(r.min) << ',' << number(r.mean) << ',' << number(r.max) << ',' << r.count
+           << ',' << r.stale << ',' << csv(unit) << '\n';
+    }
+    ++rows_;
+  }
+
+  void finish() {
+    if (json_) {
+      out_ << (rows_ == 0 ? "]\n" : "\n]\n");
+    }
+    out_.flush();
+  }
+
+  std::size_t rows() const noexcept { return rows_; }
+
+ private:
+  void object(const nlohmann::json& row) {
+    out_ << (rows_ == 0 ? "\n " : ",\n ")
+         << row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+
+  std::ostream& out_;
+  bool json_;
+  std::size_t rows_ = 0;
+  std::map<std::string, std::pair<std::string, std::string>> names_;
+};
+
+/// Subscribes to `range` without live readings and writes what comes until "history-end".
+void fetch(Client& client, const ExportArgs& args, const sensors::HistoryRequest& range,
+           ExportWriter& writer) {
+  sensors::Subscribe request;
+  request.history = range;
+  request.live = false;
+  Link link = open_link(client, args.remote, request);
+  for (;;) {
+    const auto message = link.feed->next(std::chrono::seconds(args.timeout));
+    if (!message) {
+      throw Error(Errc::kClosed,
+                  "the sensor server sent nothing for " + std::to_string(args.timeout) + " s");
+    }
+    if (const auto* hello = std::get_if<sensors::Hello>(&*message)) {
+      writer.sensors(hello->sensors);
+    } else if (const auto* readings = std::get_if<sensors::Readings>(&*message)) {
+      for (const auto& reading : readings->readings) {
+        writer.write(reading);
+      }
+    } else if (const auto* rollups = std::get_if<sensors::Rollups>(&*message)) {
+      for (const auto& rollup : rollups->rows) {
+        writer.write(rollup);
+      }
+    } else if (std::holds_alternative<sensors::HistoryEnd>(*message)) {
+      link.connection->close();
+      return;
+    } else if (const auto* failure = std::get_if<sensors::Failure>(&*message)) {
+      throw ServerFailure("the sensor server refused: " + printable(failure->message));
+    }
   }
 }
 
 int export_range(const GlobalOptions& global, const ExportArgs& args) {
   const Millis now = wall_now();
   const auto from = sensors::parse_time(args.from, now);
-  const auto to = sensors::parse_time(args.to, now);
+  const auto to = sensors::parse_end_time(args.to, now);
   if (!from) {
     throw CLI::ValidationError("--from", "\"" + args.from + "\" is not a time (see --help)");
   }
   if (!to) {
     throw CLI::ValidationError("--to", "\"" + args.to + "\" is not a time (see --help)");
   }
-  if (*from > *to) {
-    throw CLI::ValidationError("--from", "is after --to");
+  if (*from >= *to) {
+    throw CLI::ValidationError("--from", "is not before --to");
   }
+  const sensors::HistoryRequest range{*from, *to, *sensors::resolution_from_name(args.resolution)};
+  const bool json = args.format == "json";
+  const bool raw = args.resolution == "raw";
   Client client(global.client);
-  const Exported data =
-      fetch(client, args, {*from, *to + 1, *sensors::resolution_from_name(args.resolution)});
   if (args.output.empty() || args.output == "-") {
-    std::ostringstream text;
-    write_export(text, args, data);
-    std::fwrite(text.str().data(), 1, text.str().size(), stdout);
+    ExportWriter writer(std::cout, json, raw);
+    fetch(client, args, range, writer);
+    writer.finish();
     return kOk;
   }
   // Whole or not at all: a file named as asked only once it is complete.
   const fs::path temporary = args.output + ".peernet-new";
-  {
+  std::size_t rows = 0;
+  try {
     std::ofstream out(temporary, std::ios::trunc);
-    write_export(out, args, data);
-    out.flush();
+    ExportWriter writer(out, json, raw);
+    fetch(client, args, range, writer);
+    writer.finish();
+    rows = writer.rows();
     if (!out) {
-      std::error_code ignored;
-      fs::remove(temporary, ignored);
-      throw std::runtime_error("cannot write " + args.output);
+      throw std::runtime_error("cannot write " + temporary.string());
     }
+  } catch (...) {
+    std::error_code ignored;
+    fs::remove(temporary, ignored);
+    throw;
   }
   fs::rename(temporary, args.output);
-  const std::size_t rows = args.resolution == "raw" ? data.readings.size() : data.rollups.size();
-  std::fprintf(stderr, "peernet: %zu %s written to %s\n", rows,
-               args.resolution == "raw" ? "readings" : "rollups", args.output.c_str());
+  std::fprintf(stderr, "peernet: %zu %s written to %s\n", rows, raw ? "readings" : "rollups",
+               args.output.c_str());
   return kOk;
 }
 

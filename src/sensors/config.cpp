@@ -137,6 +137,7 @@ class OverrideSource final : public Source {
   }
 
   const SensorInfo& info() const noexcept override { return info_; }
+  Millis min_period() const noexcept override { return inner_->min_period(); }
 
   ReadResult read(Millis now) override {
     auto result = inner_->read(now);

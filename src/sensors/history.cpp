@@ -395,7 +395,7 @@ struct History::State {
                         LoadReport& report);
 
   void record(const std::string& id, SensorHistory& sensor, RawEntry entry, bool replay);
-  void close_bucket(const std::string& id, SensorHistory& sensor, std::size_t index, bool replay);
+  void close_bucket(const std::string& id, SensorHistory& sensor, std::size_t index);
   Millis keep(std::size_t index) const noexcept {
     return index == 0 ? options.keep_five_minutes : options.keep_hours;
   }
@@ -585,8 +585,8 @@ void History::State::load_rollup_line(std::string_view line, const LogFile& file
 }
 
 /// Adds one reading that is newer than `sensor`'s latest. `replay` (loading): the raw line is on
-/// disk already, and a bucket closed by it was closed on disk too unless it had no ok reading,
-/// or its rollup file was expired, or writing it failed; either way it is not resurrected.
+/// disk already. A bucket it closes was not in the rollup files (those read back are closed
+/// already and skipped), so it is closed and written as if live.
 void History::State::record(const std::string& id, SensorHistory& sensor, RawEntry entry,
                             bool replay) {
   for (std::size_t index = 0; index < kRollupCount; ++index) {
@@ -598,7 +598,7 @@ void History::State::record(const std::string& id, SensorHistory& sensor, RawEnt
     }
     OpenBucket& bucket = sensor.open.at(index);
     if (bucket.active && bucket.start != start) {
-      close_bucket(id, sensor, index, replay);
+      close_bucket(id, sensor, index);
     }
     if (!bucket.active) {
       bucket = OpenBucket{.start = start, .active = true};
@@ -631,13 +631,14 @@ void History::State::record(const std::string& id, SensorHistory& sensor, RawEnt
   sensor.latest = entry;
 }
 
-void History::State::close_bucket(const std::string& id, SensorHistory& sensor, std::size_t index,
-                                  bool replay) {
+void History::State::close_bucket(const std::string& id, SensorHistory& sensor, std::size_t index) {
   OpenBucket& open = sensor.open.at(index);
   open.active = false;
-  if (open.count == 0 || replay) {
+  if (open.count == 0) {
     return;  // a bucket with stale readings only has no row
   }
+  // A bucket that closes while raw files are replayed was not in the rollup files (record()
+  // skips those): its line was lost (a full disk, a file deleted). It is kept and written now.
   const ClosedBucket bucket{open.start, open.min, open.mean(), open.max, open.count, open.stale};
   sensor.closed.at(index).push_back(bucket);
   sensor.last_closed.at(index) = bucket.start;
@@ -792,7 +793,7 @@ void History::expire(Millis now) {
         const OpenBucket& open = sensor.open.at(index);
         const Millis length = bucket_length(kRollupResolutions.at(index));
         if (open.active && open.start + length <= raw_cutoff) {
-          state_->close_bucket(it->first, sensor, index, /*replay=*/false);
+          state_->close_bucket(it->first, sensor, index);
         }
         state_->trim_closed(sensor, index, cutoffs.at(index));
       }
@@ -855,7 +856,7 @@ void for_each_wanted(const Sensors& sensors, const std::vector<std::string>& wan
 }  // namespace
 
 std::vector<Reading> History::raw(Millis from, Millis to, const std::vector<std::string>& sensors,
-                                  std::size_t limit) const {
+                                  std::size_t limit, Keep keep) const {
   if (from >= to || limit == 0) {
     return {};
   }
@@ -873,9 +874,13 @@ std::vector<Reading> History::raw(Millis from, Millis to, const std::vector<std:
     const auto visit = [&](const std::string& id, const SensorHistory& sensor) {
       const auto by_time = [](const RawEntry& entry, Millis time) { return entry.time < time; };
       auto first = std::lower_bound(sensor.raw.begin(), sensor.raw.end(), from, by_time);
-      const auto last = std::lower_bound(first, sensor.raw.end(), to, by_time);
+      auto last = std::lower_bound(first, sensor.raw.end(), to, by_time);
       if (static_cast<std::size_t>(last - first) > limit) {
-        first = last - static_cast<std::ptrdiff_t>(limit);
+        if (keep == Keep::kNewest) {
+          first = last - static_cast<std::ptrdiff_t>(limit);
+        } else {
+          last = first + static_cast<std::ptrdiff_t>(limit);
+        }
       }
       if (first == last) {
         return;
@@ -891,10 +896,11 @@ std::vector<Reading> History::raw(Millis from, Millis to, const std::vector<std:
   std::sort(found.begin(), found.end(), [](const Found& a, const Found& b) {
     return std::pair(a.time, a.sensor) < std::pair(b.time, b.sensor);
   });
-  const std::size_t skip = found.size() > limit ? found.size() - limit : 0;
+  const std::size_t extra = found.size() > limit ? found.size() - limit : 0;
+  const std::size_t skip = keep == Keep::kNewest ? extra : 0;
   std::vector<Reading> out;
-  out.reserve(found.size() - skip);
-  for (std::size_t i = skip; i < found.size(); ++i) {
+  out.reserve(found.size() - extra);
+  for (std::size_t i = skip; i < skip + found.size() - extra; ++i) {
     const Found& f = found[i];
     out.push_back(Reading{ids[f.sensor], f.time,
                           std::isnan(f.value) ? std::nullopt : std::optional<double>(f.value)});

@@ -88,10 +88,13 @@ class History {
   /// to disk (outside the lock).
   void expire(Millis now);
 
+  /// Which readings raw() keeps when there are more than its limit.
+  enum class Keep { kNewest, kOldest };
+
   /// Raw readings with from <= time < to, oldest first, of `sensors` (empty: all), at most
-  /// `limit` (the newest ones when there are more).
+  /// `limit` (the newest ones when there are more, or the oldest: for reading in slices).
   std::vector<Reading> raw(Millis from, Millis to, const std::vector<std::string>& sensors = {},
-                           std::size_t limit = SIZE_MAX) const;
+                           std::size_t limit = SIZE_MAX, Keep keep = Keep::kNewest) const;
   /// Rollups with from <= start < to, oldest first, including each sensor's bucket still
   /// filling (its figures so far). `resolution` must not be kRaw (kRaw gives nothing).
   std::vector<Rollup> rollups(Resolution resolution, Millis from, Millis to,

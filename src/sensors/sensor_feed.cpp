@@ -7,12 +7,13 @@ namespace peernet::sensors {
 
 /// What the client's thread hands to the waiting one: texts in order, then the end.
 struct SensorFeed::Inbox {
-  /// A server sending faster than it is read is not followed past this many messages.
-  static constexpr std::size_t kMaxQueued = 4096;
+  /// A server sending faster than it is read is not followed past this many bytes.
+  static constexpr std::size_t kMaxQueuedBytes = std::size_t{16} << 20;
 
   std::mutex mutex;
   std::condition_variable arrived;
   std::deque<std::string> texts;
+  std::size_t queued_bytes = 0;
   bool closed = false;
   std::string broken;  // why the feed stopped, when the server broke the protocol
 
@@ -22,10 +23,11 @@ struct SensorFeed::Inbox {
       if (closed) {
         return;
       }
-      if (texts.size() >= kMaxQueued) {
-        broken = "the sensor server sends faster than its readings can be shown";
+      if (queued_bytes + text.size() > kMaxQueuedBytes) {
+        broken = "the sensor server sends faster than its readings can be taken";
         closed = true;
       } else {
+        queued_bytes += text.size();
         texts.push_back(std::move(text));
       }
     }
@@ -95,6 +97,7 @@ std::optional<Message> SensorFeed::next(std::chrono::milliseconds timeout) {
   }
   const std::string text = std::move(inbox_->texts.front());
   inbox_->texts.pop_front();
+  inbox_->queued_bytes -= text.size();
   lock.unlock();
   Message message = decode(text);
   if (std::holds_alternative<Subscribe>(message)) {

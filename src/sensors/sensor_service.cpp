@@ -18,10 +18,16 @@ constexpr std::uint64_t kHighWater = std::uint64_t{1} << 20;
 constexpr std::uint64_t kLowWater = std::uint64_t{256} << 10;
 /// Live readings a subscriber has not taken yet; past this it is too slow and is let go.
 constexpr std::size_t kMaxBacklogBytes = std::size_t{4} << 20;
-/// History is encoded this many readings at a time, as the channel drains.
-constexpr std::size_t kSliceReadings = 1000;
-/// Channels served at once, over all connections.
-constexpr std::size_t kMaxSessions = 64;
+/// History is read and encoded this many readings at a time, as the channel drains (more than
+/// a round of reads of every sensor History can hold, so that a slice always moves on).
+constexpr std::size_t kSliceReadings = 2048;
+/// Channels served at once: over all connections, and per connection.
+constexpr std::size_t kMaxSessions = 16;
+constexpr std::size_t kMaxSessionsPerConnection = 4;
+/// A channel that has not subscribed this long after it opened is closed.
+constexpr auto kSubscribeWithin = std::chrono::seconds{10};
+/// Bad requests a channel may make; the next one closes it.
+constexpr int kMaxRefusals = 16;
 
 Millis system_now() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -69,16 +75,28 @@ class SensorSession : public std::enable_shared_from_this<SensorSession> {
 
   bool closed() const noexcept { return closed_; }
   void mark_closed() noexcept { closed_ = true; }
+  /// True for a channel that opened long ago and never subscribed.
+  bool idle(std::chrono::steady_clock::time_point now) const noexcept {
+    return !subscribed_ && now - opened_ > kSubscribeWithin;
+  }
+  void close() {
+    mark_closed();
+    channel_->close();
+  }
   const Connection* connection() const noexcept { return connection_; }
   const std::string& peer() const noexcept { return peer_; }
 
-  /// Under the service's lock: what the subscriber will get, history first.
-  void begin(std::vector<std::string> filter, std::string hello, std::vector<Reading> raw,
-             std::vector<Rollup> rollups, Resolution resolution, bool live) {
+  /// Under the service's lock: what the subscriber will get, history first. Raw history,
+  /// [raw_from, raw_to), is read from `history` a slice at a time as the channel drains.
+  void begin(std::vector<std::string> filter, std::string hello, const History* history,
+             Millis raw_from, Millis raw_to, std::vector<Rollup> rollups, Resolution resolution,
+             bool live) {
     const std::lock_guard lock(mutex_);
     filter_ = std::move(filter);
     out_.push_back(std::move(hello));
-    raw_ = std::move(raw);
+    history_ = history;
+    raw_from_ = raw_from;
+    raw_to_ = raw_to;
     rollups_ = std::move(rollups);
     resolution_ = resolution;
     history_pending_ = true;
@@ -165,25 +183,7 @@ class SensorSession : public std::enable_shared_from_this<SensorSession> {
   /// The next message to send, in order; false when there is none. Under mutex_.
   bool next(std::string& message) {
     if (out_.empty() && history_pending_) {
-      if (!raw_.empty() || !rollups_.empty()) {
-        const std::size_t available = raw_.empty() ? rollups_.size() : raw_.size();
-        const std::size_t count = std::min(available - position_, kSliceReadings);
-        std::vector<std::string> encoded =
-            raw_.empty()
-                ? encode_rollups(resolution_, std::span(rollups_).subspan(position_, count))
-                : encode_readings(std::span(raw_).subspan(position_, count), false);
-        std::ranges::move(encoded, std::back_inserter(out_));
-        position_ += count;
-        if (position_ == available) {
-          raw_ = {};
-          rollups_ = {};
-          position_ = 0;
-        }
-      }
-      if (raw_.empty() && rollups_.empty()) {
-        out_.push_back(encode(HistoryEnd{}));
-        history_pending_ = false;
-      }
+      fill_history();
     }
     if (out_.empty() && !history_pending_ && !backlog_.empty()) {
       message = std::move(backlog_.front());
@@ -197,6 +197,37 @@ class SensorSession : public std::enable_shared_from_this<SensorSession> {
     message = std::move(out_.front());
     out_.pop_front();
     return true;
+  }
+
+  /// Queues the next slice of history, or "history-end" after the last. Under mutex_.
+  void fill_history() {
+    if (history_ != nullptr && raw_from_ < raw_to_) {
+      std::vector<Reading> slice =
+          history_->raw(raw_from_, raw_to_, filter_, kSliceReadings, History::Keep::kOldest);
+      if (slice.size() == kSliceReadings) {
+        // The readings of the slice's last moment may go on past it: they start the next one.
+        raw_from_ = slice.back().time;
+        std::erase_if(slice, [&](const Reading& r) { return r.time == raw_from_; });
+      } else {
+        raw_from_ = raw_to_;
+      }
+      if (!slice.empty()) {
+        std::ranges::move(encode_readings(slice, false), std::back_inserter(out_));
+      }
+      if (raw_from_ < raw_to_) {
+        return;
+      }
+    }
+    if (position_ < rollups_.size()) {
+      const std::size_t count = std::min(rollups_.size() - position_, kSliceReadings);
+      std::ranges::move(encode_rollups(resolution_, std::span(rollups_).subspan(position_, count)),
+                        std::back_inserter(out_));
+      position_ += count;
+      return;
+    }
+    rollups_ = {};
+    out_.push_back(encode(HistoryEnd{}));
+    history_pending_ = false;
   }
 
   void on_message(std::span<const std::byte> message, bool text) {
@@ -233,6 +264,11 @@ class SensorSession : public std::enable_shared_from_this<SensorSession> {
   }
 
   void refuse(const std::string& code, const std::string& why) {
+    if (++refusals_ > kMaxRefusals) {
+      spdlog::warn("{}: {} bad requests; closing its channel", peer_, kMaxRefusals);
+      close();
+      return;
+    }
     spdlog::info("{}: refused a request: {}", peer_, why);
     {
       const std::lock_guard lock(mutex_);
@@ -245,14 +281,18 @@ class SensorSession : public std::enable_shared_from_this<SensorSession> {
   const std::shared_ptr<Channel> channel_;
   const std::string peer_;
   const Connection* const connection_;
+  const std::chrono::steady_clock::time_point opened_ = std::chrono::steady_clock::now();
   std::atomic<bool> closed_ = false;
-  bool subscribed_ = false;  // the client's thread only
+  std::atomic<bool> subscribed_ = false;  // written on the client's thread only
+  int refusals_ = 0;                      // the client's thread only
 
   std::mutex mutex_;
   bool pumping_ = false;
   std::deque<std::string> out_;
   std::vector<std::string> filter_;
-  std::vector<Reading> raw_;
+  const History* history_ = nullptr;
+  Millis raw_from_ = 0;
+  Millis raw_to_ = 0;
   std::vector<Rollup> rollups_;
   Resolution resolution_ = Resolution::kRaw;
   std::size_t position_ = 0;
@@ -277,7 +317,7 @@ SensorService::SensorService(std::vector<std::unique_ptr<Source>> sources, Histo
   }
   for (auto& source : sources) {
     sensors_.push_back(source->info());
-    sources_.push_back({std::move(source), false});
+    sources_.push_back({std::move(source), false, std::nullopt});
   }
 }
 
@@ -321,6 +361,10 @@ std::vector<Reading> SensorService::read_round(Millis now) {
   readings.reserve(sources_.size());
   for (Tracked& tracked : sources_) {
     const SensorInfo& info = tracked.source->info();
+    if (tracked.last_read && now - *tracked.last_read < tracked.source->min_period()) {
+      continue;  // it would only repeat what it said last time, as if new
+    }
+    tracked.last_read = now;
     ReadResult result = tracked.source->read(now);
     if (!result.value && !tracked.stale) {
       spdlog::warn("sensor {} ({}) is stale: {}", info.id, info.name, result.error);
@@ -331,16 +375,32 @@ std::vector<Reading> SensorService::read_round(Millis now) {
     readings.push_back({info.id, now, result.value});
   }
   std::vector<std::shared_ptr<SensorSession>> live;
+  std::vector<std::shared_ptr<SensorSession>> idle;
   {
     const std::lock_guard lock(mutex_);
     for (const Reading& reading : readings) {
-      history_.add(reading);
+      if (!history_.add(reading) && !clock_warned_) {
+        clock_warned_ = true;
+        spdlog::warn(
+            "a reading of {} at {} ms is not newer than its last one: did the clock go "
+            "back? Live readings go on; history skips these",
+            reading.sensor, reading.time);
+      }
     }
+    last_round_ = now;
     std::erase_if(sessions_, [](const auto& session) { return session->closed(); });
-    live = sessions_;
+    const auto steady = std::chrono::steady_clock::now();
+    for (const auto& session : sessions_) {
+      (session->idle(steady) ? idle : live).push_back(session);
+    }
     for (const auto& session : live) {
       session->push_live(readings);
     }
+  }
+  for (const auto& session : idle) {
+    spdlog::info("{}: opened a channel and asked nothing for {} s; closing it", session->peer(),
+                 std::chrono::seconds(kSubscribeWithin).count());
+    session->close();
   }
   for (const auto& session : live) {
     session->pump();
@@ -362,24 +422,27 @@ void SensorService::subscribe(SensorSession& session, const Subscribe& request) 
     }
   }
   const std::lock_guard lock(mutex_);
-  std::vector<Reading> raw;
+  // History up to the last round recorded; every round after it reaches the session live.
+  const Millis cut = last_round_.value_or(options_.now());
+  Millis raw_from = 0;
+  Millis raw_to = 0;
   std::vector<Rollup> rollups;
   Resolution resolution = Resolution::kRaw;
   if (request.history) {
     resolution = request.history->resolution;
     if (resolution == Resolution::kRaw) {
-      raw = history_.raw(request.history->from, request.history->to, request.sensors);
+      raw_from = request.history->from;
+      raw_to = std::min(request.history->to, cut + 1);
     } else {
       rollups =
           history_.rollups(resolution, request.history->from, request.history->to, request.sensors);
     }
   }
-  spdlog::info("{}: subscribed to {} sensors, {} {} of history{}", session.peer(),
-               hello.sensors.size(), raw.empty() ? rollups.size() : raw.size(),
-               raw.empty() && !rollups.empty() ? "rollups" : "readings",
+  spdlog::info("{}: subscribed to {} sensors, {} history{}", session.peer(), hello.sensors.size(),
+               request.history ? resolution_name(resolution) : "no",
                request.live ? ", then live" : "");
-  session.begin(request.sensors, encode(hello), std::move(raw), std::move(rollups), resolution,
-                request.live);
+  session.begin(request.sensors, encode(hello), &history_, raw_from, raw_to, std::move(rollups),
+                resolution, request.live);
 }
 
 void SensorService::attach(const std::shared_ptr<Connection>& connection, const std::string& peer) {
@@ -406,8 +469,12 @@ void SensorService::attach(const std::shared_ptr<Connection>& connection, const 
     {
       const std::lock_guard lock(mutex_);
       std::erase_if(sessions_, [](const auto& s) { return s->closed(); });
-      if (sessions_.size() >= kMaxSessions) {
-        spdlog::warn("{}: {} channels are served already; closing this one", peer, kMaxSessions);
+      const auto of_this_peer =
+          std::ranges::count_if(sessions_, [key](const auto& s) { return s->connection() == key; });
+      if (sessions_.size() >= kMaxSessions ||
+          static_cast<std::size_t>(of_this_peer) >= kMaxSessionsPerConnection) {
+        spdlog::warn("{}: {} channels are served already ({} per peer); closing this one", peer,
+                     sessions_.size(), kMaxSessionsPerConnection);
         session.reset();
       } else {
         sessions_.push_back(session);

@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -63,7 +64,8 @@ class SensorService {
 
   struct Tracked {
     std::unique_ptr<Source> source;
-    bool stale = false;  // the last read failed (logged once per change)
+    bool stale = false;               // the last read failed (logged once per change)
+    std::optional<Millis> last_read;  // for Source::min_period()
   };
 
   static constexpr Millis kExpiryPeriod = Millis{3600} * 1000;
@@ -77,6 +79,8 @@ class SensorService {
   // Guards the rounds' recording and the sessions' subscription (see subscribe()), and sessions_.
   mutable std::mutex mutex_;
   std::vector<std::shared_ptr<SensorSession>> sessions_;
+  std::optional<Millis> last_round_;  // the time of the last round recorded
+  bool clock_warned_ = false;
   // Touched on the client's thread only.
   std::vector<std::shared_ptr<Connection>> connections_;
 

@@ -44,6 +44,8 @@ constexpr double kMinTemperature = -273.15;
 constexpr double kMaxTemperature = 1000;
 /// Humidity sensors read a little past 0 and 100 %RH; that much is clamped, more is a failure.
 constexpr double kHumidityTolerance = 2;
+/// The kernel's dht11 driver (DHT11, DHT22) answers from its last read for this long.
+constexpr Millis kDhtCacheMillis = 2000;
 /// A DS18B20 that has not converted yet reports its power-on value, 85 °C.
 constexpr double kW1PowerOnMilli = 85000;
 constexpr Millis kMillisPerDay = 86'400'000;
@@ -192,9 +194,12 @@ class BasicSource : public Source {
   explicit BasicSource(SensorInfo info) : info_(std::move(info)) {}
   const SensorInfo& info() const noexcept final { return info_; }
   SensorInfo& mutable_info() noexcept { return info_; }
+  Millis min_period() const noexcept final { return min_period_; }
+  void set_min_period(Millis period) noexcept { min_period_ = period; }
 
  private:
   SensorInfo info_;
+  Millis min_period_ = 0;
 };
 
 /// An attribute in milli-units: hwmon's tempK_input, IIO's in_temp_input.
@@ -613,6 +618,9 @@ void discover_iio(const fs::path& sysfs, Found& out) {
         };
         out.push_back(std::make_unique<IioRawSource>(std::move(info), device.folder / file,
                                                      extra("scale"), extra("offset")));
+      }
+      if (device.id.starts_with("dht")) {
+        out.back()->set_min_period(kDhtCacheMillis);  // the dht11 driver's cache
       }
       found(*out.back(), device.folder / file);
     }

@@ -28,6 +28,9 @@ class Source {
   virtual const SensorInfo& info() const noexcept = 0;
   /// Reads the sensor now (`now` drives the simulated source; the others ignore it).
   virtual ReadResult read(Millis now) = 0;
+  /// The shortest time between two reads that can give a new value: the kernel's dht11 driver
+  /// answers from a cache for 2 s, so reading it sooner would repeat an old value as new.
+  virtual Millis min_period() const noexcept { return 0; }
 };
 
 struct DiscoverOptions {

@@ -147,11 +147,34 @@ std::optional<Millis> parse_time(std::string_view text, Millis now) {
     }
     return seconds * kSecond;
   }
-  if (const auto ago =
-          parse_duration(!text.empty() && text.front() == '-' ? text.substr(1) : text)) {
-    return now - *ago;
+  const std::string_view ago = !text.empty() && text.front() == '-' ? text.substr(1) : text;
+  const bool has_unit = !ago.empty() && (ago.back() < '0' || ago.back() > '9');
+  if (const auto duration = parse_duration(ago); duration && has_unit) {
+    return now - *duration;
   }
   return parse_calendar(text);
+}
+
+std::optional<Millis> parse_end_time(std::string_view text, Millis now) {
+  const auto time = parse_time(text, now);
+  if (!time) {
+    return std::nullopt;
+  }
+  if (text.size() != 10 || text[4] != '-') {
+    return *time + 1;
+  }
+  // A date alone: the next day's local midnight (a day is not always 24 hours long).
+  const auto seconds = static_cast<std::time_t>(*time / kSecond);
+  std::tm fields{};
+  localtime_r(&seconds, &fields);
+  fields.tm_mday += 1;
+  fields.tm_hour = 0;
+  fields.tm_min = 0;
+  fields.tm_sec = 0;
+  fields.tm_isdst = -1;
+  const std::time_t next = std::mktime(&fields);
+  return next == static_cast<std::time_t>(-1) ? std::nullopt
+                                              : std::optional(static_cast<Millis>(next) * kSecond);
 }
 
 std::string format_utc(Millis time) {

@@ -15,11 +15,16 @@ namespace peernet::sensors {
 std::optional<Millis> parse_duration(std::string_view text);
 
 /// A moment, relative to `now`:
-/// - "now"; "-2h" or "2h" (that long ago); "@1764412800" (seconds since the epoch);
+/// - "now"; "-2h" or "2h" (that long ago: the unit is needed); "@1764412800" (seconds since
+///   the epoch);
 /// - "2026-11-29T10:00:00Z", "2026-11-29T10:00:00.250+01:00" (ISO 8601 with a zone);
 /// - "2026-11-29T10:00", "2026-11-29 10:00:00", "2026-11-29" (no zone: local time).
 /// nullopt when it is none of these.
 std::optional<Millis> parse_time(std::string_view text, Millis now);
+
+/// The end of a range, exclusive: the moment after parse_time's, or for a date alone
+/// ("2026-11-29") the end of that day, so that "--to 2026-11-30" takes in all of the 30th.
+std::optional<Millis> parse_end_time(std::string_view text, Millis now);
 
 /// "2026-11-29T10:00:00.000Z".
 std::string format_utc(Millis time);

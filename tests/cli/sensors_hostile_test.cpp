@@ -1,5 +1,6 @@
 // The sensor server against a hostile watcher: messages sent raw through libpeernet, past every
 // check the peernet command makes, to a real `peernet sensors serve` process.
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -172,6 +173,62 @@ TEST_F(SensorsHostileTest, AChannelOfAnotherProtocolIsClosed) {
   other->on_message({});
   other->on_close({});
   expect_a_working_subscription();  // the connection itself serves on
+}
+
+TEST_F(SensorsHostileTest, ChannelsThatHoardOrPesterAreClosed) {
+  // Four channels per peer at most: of five, one is closed at once (which one depends on the
+  // order the server sees them open in).
+  std::vector<std::shared_ptr<Channel>> extra;
+  std::vector<std::unique_ptr<Inbox>> inboxes;
+  for (int i = 0; i < 4; ++i) {
+    extra.push_back(connection_->open_channel("sensors"));
+    inboxes.push_back(std::make_unique<Inbox>());
+    inboxes.back()->attach(*extra.back());
+  }
+  const auto closed_now = [&] {
+    return std::ranges::count_if(inboxes, [](const auto& inbox) {
+      const std::lock_guard lock(inbox->mutex);
+      return inbox->closed;
+    });
+  };
+  const auto deadline = std::chrono::steady_clock::now() + seconds{10};
+  while (closed_now() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds{10});
+  }
+  std::this_thread::sleep_for(milliseconds{500});
+  EXPECT_EQ(closed_now(), 1);
+  // A channel that asks nothing is closed after 10 s; this one, that subscribed, is not.
+  expect_a_working_subscription();
+  std::this_thread::sleep_for(seconds{11});
+  for (const auto& inbox : inboxes) {
+    EXPECT_TRUE(inbox->wait_closed());
+  }
+  {
+    const std::lock_guard lock(inbox_.mutex);
+    EXPECT_FALSE(inbox_.closed);
+  }
+  // Sixteen bad requests are answered; the seventeenth closes the channel.
+  auto pest = connection_->open_channel("sensors");
+  Inbox pest_inbox;
+  pest_inbox.attach(*pest);
+  const auto opened_by = std::chrono::steady_clock::now() + seconds{10};
+  while (!pest->is_open() && std::chrono::steady_clock::now() < opened_by) {
+    std::this_thread::sleep_for(milliseconds{10});
+  }
+  for (int i = 0; i < 17; ++i) {
+    EXPECT_TRUE(pest->send_text("{"));
+  }
+  EXPECT_TRUE(pest_inbox.wait_closed());
+  {
+    const std::lock_guard lock(pest_inbox.mutex);
+    EXPECT_LE(pest_inbox.texts.size(), 16U);  // the replies sent before it was closed
+  }
+  for (auto& channel : extra) {
+    channel->on_message({});
+    channel->on_close({});
+  }
+  pest->on_message({});
+  pest->on_close({});
 }
 
 TEST_F(SensorsHostileTest, HistoryOfAnyRangeIsBoundedByWhatIsKept) {

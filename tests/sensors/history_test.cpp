@@ -301,6 +301,8 @@ TEST(HistoryRaw, MergedSortedAndLimitedToTheNewest) {
                                   ok("c", 40, 5)}));
   EXPECT_EQ(history.raw(kNever, kAll, {}, 2),
             (std::vector<Reading>{stale("b", 30), ok("c", 40, 5)}));
+  EXPECT_EQ(history.raw(kNever, kAll, {}, 3, History::Keep::kOldest),
+            (std::vector<Reading>{ok("a", 10, 2), ok("b", 10, 1), ok("a", 20, 3)}));
   EXPECT_EQ(history.raw(10, 30),
             (std::vector<Reading>{ok("a", 10, 2), ok("b", 10, 1), ok("a", 20, 3)}));
   EXPECT_EQ(history.raw(kNever, kAll, {"b", "b", "nope"}),
@@ -608,6 +610,27 @@ TEST(HistoryDisk, ATornRollupLineIsCutOffToo) {
             (std::vector<Rollup>{{"s", kMarch1, 1, 1, 1, 1, 0},
                                  {"s", kMarch1 + kFiveMinutes, 2, 2, 2, 1, 0}}));
   EXPECT_EQ(lines_of(file), std::vector<std::string>{"1709251200000 s 1 1 1 1 0"});
+}
+
+TEST(HistoryDisk, LostRollupFilesAreRebuiltFromRawOnes) {
+  TempDir temp;
+  Snapshot before;
+  {
+    History history(on_disk(temp.history()));
+    for (Millis t = kMarch1; t < kMarch1 + 3 * kFiveMinutes; t += 60'000) {
+      ASSERT_TRUE(history.add(ok("s", t, static_cast<double>((t - kMarch1) / 60'000))));
+    }
+    before = snapshot(history, {"s"});
+  }
+  fs::remove(temp.history() / "5m-2024-03-01.log");
+  fs::remove(temp.history() / "1h-2024-03-01.log");
+  {
+    History history(on_disk(temp.history()));
+    EXPECT_EQ(snapshot(history, {"s"}), before);
+  }
+  // And written again, so the next start has them without replaying.
+  EXPECT_EQ(lines_of(temp.history() / "5m-2024-03-01.log"),
+            (std::vector<std::string>{"1709251200000 s 0 2 4 5 0", "1709251500000 s 5 7 9 5 0"}));
 }
 
 TEST(HistoryDisk, DamagedLinesAreSkipped) {

@@ -49,14 +49,19 @@ TEST(Times, WithoutAZoneTheyAreLocal) {
   EXPECT_EQ(parse_time("2025-11-29 11:40:00", kNow), kNow);
   EXPECT_EQ(parse_time("2025-11-29", kNow), kNow - (10 * 3600 + 40 * 60 + 3600) * 1000LL);
   EXPECT_EQ(format_local_clock(kNow), "11:40:00");
+  // The end of a range: a date alone takes in the whole day; anything else, that moment.
+  EXPECT_EQ(parse_end_time("2025-11-29", kNow), kNow + (12 * 3600 + 20 * 60) * 1000LL);
+  EXPECT_EQ(parse_end_time("2025-11-29T11:40", kNow), kNow + 1);
+  EXPECT_EQ(parse_end_time("now", kNow), kNow + 1);
+  EXPECT_FALSE(parse_end_time("soon", kNow));
   ::unsetenv("TZ");
   ::tzset();
 }
 
 TEST(Times, NonsenseIsRefused) {
   for (const char* text :
-       {"", "yesterday", "2025-13-01", "2025-11-32", "2025-11-29T25:00", "2025-11-29T10:40:00+1",
-        "2025-11-29X", "@", "@-5", "@12x", "2025/11/29"}) {
+       {"", "yesterday", "90", "-90", "2026", "2025-13-01", "2025-11-32", "2025-11-29T25:00",
+        "2025-11-29T10:40:00+1", "2025-11-29X", "@", "@-5", "@12x", "2025/11/29"}) {
     EXPECT_FALSE(parse_time(text, kNow)) << text;
   }
 }
