@@ -43,12 +43,6 @@ namespace {
 namespace fs = std::filesystem;
 using sensors::Millis;
 
-Millis wall_now() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 /// A flag's duration ("90s", "5m", "48h", "30d"), or a usage error naming the flag.
 Millis duration_flag(const std::string& text, const char* flag) {
   const auto duration = sensors::parse_duration(text);
@@ -65,6 +59,11 @@ std::string format_value(const std::optional<double>& value) {
   std::array<char, 32> text{};
   std::snprintf(text.data(), text.size(), "%.1f", *value);
   return text.data();
+}
+
+/// `value` as JSON text; bytes from the other side that are not UTF-8 become U+FFFD.
+std::string json_text(const nlohmann::json& value, int indent = -1) {
+  return value.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 /// A figure in the fewest digits that read back exactly: "27.8", "12", "0.25".
@@ -117,14 +116,6 @@ std::vector<std::unique_ptr<sensors::Source>> find_sources(const ServeArgs& args
   return sources;
 }
 
-std::string host_name() {
-  std::array<char, 256> host{};
-  if (::gethostname(host.data(), host.size() - 1) != 0 || host[0] == '\0') {
-    return "sensors";
-  }
-  return host.data();
-}
-
 int serve(const GlobalOptions& global, const ServeArgs& args) {
   // Before any thread starts, so that every thread inherits the mask and the signal reaches us.
   block_stop_signals();
@@ -139,7 +130,9 @@ int serve(const GlobalOptions& global, const ServeArgs& args) {
                  args.sysfs.c_str());
     return kFailed;
   }
-  const std::string display_name = args.name.empty() ? host_name() : args.name;
+  const std::string host = host_name();
+  const std::string display_name =
+      !args.name.empty() ? args.name : (host.empty() ? std::string("sensors") : host);
   const std::string id =
       !args.id.empty() ? args.id : default_server_id("sensors", args.name.empty() ? "" : args.name);
   const fs::path state_dir =
@@ -171,7 +164,7 @@ int serve(const GlobalOptions& global, const ServeArgs& args) {
       static_cast<std::size_t>(history_options.keep_raw / interval) + std::size_t{16};
   sensors::History history(history_options);
 
-  sensors::SensorService service(std::move(sources), history, {interval, wall_now});
+  sensors::SensorService service(std::move(sources), history, {interval, sensors::wall_clock});
 
   Serving serving;
   serving.server.set_unique_id(id);
@@ -201,7 +194,7 @@ int serve(const GlobalOptions& global, const ServeArgs& args) {
   }
   serving.banner = "serving " + std::to_string(service.sensors().size()) + " sensors as \"" +
                    display_name + "\" (" + id + "), a read every " + number(args.interval) + " s,";
-  service.read_round(wall_now());
+  service.read_round(sensors::wall_clock());
   service.start();
   Client client(global.client);
   const int status = run_server(client, serving);
@@ -261,7 +254,7 @@ int list(const GlobalOptions& global, const ListArgs& args) {
     }
   }
   if (args.json) {
-    std::printf("%s\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    std::printf("%s\n", json_text(out, 2).c_str());
   } else if (servers.empty()) {
     std::fprintf(stderr, "peernet: no sensor server in room \"%s\"\n", global.client.room.c_str());
     return kNoSuchService;
@@ -448,7 +441,7 @@ class WatchView {
   /// raises that still hold at its end are shown by history_end()).
   void readings(const std::vector<sensors::Reading>& readings, bool live) {
     if (live && !readings.empty()) {
-      clock_offset_ = wall_now() - readings.front().time;
+      clock_offset_ = sensors::wall_clock() - readings.front().time;
     }
     for (const sensors::Reading& reading : readings) {
       auto found = sensors_.find(reading.sensor);
@@ -503,7 +496,7 @@ class WatchView {
   /// A line about the connection; `text` may carry what the other side sent.
   void note(const std::string& text) {
     if (terminal_) {
-      remember(format_clock(wall_now()) + " " + printable(text));
+      remember(format_clock(sensors::wall_clock()) + " " + printable(text));
     } else {
       std::fprintf(stderr, "peernet: %s\n", printable(text).c_str());
     }
@@ -612,8 +605,7 @@ class WatchView {
                           {"value", reading.value ? nlohmann::json(*reading.value) : nullptr},
                           {"unit", watched.info.unit},
                           {"quality", sensors::quality_name(reading.quality())}};
-      std::printf("%s\n",
-                  line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+      std::printf("%s\n", json_text(line).c_str());
     } else {
       std::printf("%s %s %s %s %s\n", sensors::format_utc(reading.time).c_str(),
                   reading.sensor.c_str(), format_value(reading.value).c_str(),
@@ -631,8 +623,7 @@ class WatchView {
                           {"alert", sensors::event_type_name(event.type)},
                           {"sensor", event.sensor},
                           {"message", event.message}};
-      std::printf("%s\n",
-                  line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+      std::printf("%s\n", json_text(line).c_str());
     } else {
       std::printf("%s %s\n", sensors::format_utc(event.time).c_str(),
                   printable(event.message).c_str());
@@ -674,9 +665,9 @@ int watch(const GlobalOptions& global, const WatchArgs& args) {
   WatchView view(args, window);  // checks the alert rules before anything connects
   Client client(global.client);
   std::optional<Link> link;
-  RemoteArgs remote = args.remote;      // after the first connection, that server and no other
-  std::string last_failure;             // why reconnecting fails, said once per reason
-  Millis newest = wall_now() - window;  // what the next subscription asks history from
+  RemoteArgs remote = args.remote;  // after the first connection, that server and no other
+  std::string last_failure;         // why reconnecting fails, said once per reason
+  Millis newest = sensors::wall_clock() - window;  // what the next subscription asks history from
   bool connected_once = false;
   int rounds = 0;
   auto retry_at = std::chrono::steady_clock::now();
@@ -688,14 +679,14 @@ int watch(const GlobalOptions& global, const WatchArgs& args) {
     if (!link) {
       if (std::chrono::steady_clock::now() < retry_at) {
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
-        view.tick(wall_now());
+        view.tick(sensors::wall_clock());
         view.draw();
         continue;
       }
       try {
         sensors::Subscribe request;
-        request.history = sensors::HistoryRequest{newest + 1, wall_now() + Millis{86'400'000},
-                                                  sensors::Resolution::kRaw};
+        request.history = sensors::HistoryRequest{
+            newest + 1, sensors::wall_clock() + Millis{86'400'000}, sensors::Resolution::kRaw};
         link = open_link(client, remote, request);
         last_heard = std::chrono::steady_clock::now();
         if (connected_once) {
@@ -752,7 +743,7 @@ int watch(const GlobalOptions& global, const WatchArgs& args) {
       link.reset();
       retry_at = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     }
-    view.tick(wall_now());
+    view.tick(sensors::wall_clock());
     view.draw();
   }
 }
@@ -850,8 +841,7 @@ class ExportWriter {
 
  private:
   void object(const nlohmann::json& row) {
-    out_ << (rows_ == 0 ? "\n " : ",\n ")
-         << row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    out_ << (rows_ == 0 ? "\n " : ",\n ") << json_text(row);
   }
 
   std::ostream& out_;
@@ -893,7 +883,7 @@ void fetch(Client& client, const ExportArgs& args, const sensors::HistoryRequest
 }
 
 int export_range(const GlobalOptions& global, const ExportArgs& args) {
-  const Millis now = wall_now();
+  const Millis now = sensors::wall_clock();
   const auto from = sensors::parse_time(args.from, now);
   const auto to = sensors::parse_end_time(args.to, now);
   if (!from) {

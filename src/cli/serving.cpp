@@ -14,6 +14,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/id_chars.h"
 namespace peernet::cli {
 namespace {
 
@@ -57,16 +58,18 @@ void write_token(const fs::path& file, const std::string& owner, const std::stri
 
 }  // namespace
 
-std::string default_server_id(const std::string& prefix, const std::string& name) {
+std::string host_name() {
   std::array<char, 256> host{};
   if (::gethostname(host.data(), host.size() - 1) != 0) {
-    host[0] = '\0';
+    return {};
   }
-  std::string id = prefix + "-" + std::string(host.data()) + (name.empty() ? "" : "-" + name);
+  return host.data();
+}
+
+std::string default_server_id(const std::string& prefix, const std::string& name) {
+  std::string id = prefix + "-" + host_name() + (name.empty() ? "" : "-" + name);
   for (char& c : id) {
-    const bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                         (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '~' || c == '-';
-    if (!allowed) {
+    if (!is_id_char(c)) {
       c = '-';
     }
   }

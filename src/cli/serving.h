@@ -14,6 +14,9 @@
 
 namespace peernet::cli {
 
+/// This machine's name, or "" when it has none.
+std::string host_name();
+
 /// An id peernetd accepts (A-Z a-z 0-9 . _ ~ -, at most 128): "PREFIX-HOST-NAME" (or
 /// "PREFIX-HOST" with no name), stable for one thing served on one machine.
 std::string default_server_id(const std::string& prefix, const std::string& name);

@@ -8,13 +8,9 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "common/id_chars.h"
 namespace peernet::core {
 namespace {
-
-bool is_id_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-         c == '_' || c == '~' || c == '-';
-}
 
 template <std::size_t N>
 std::string random_base64url() {

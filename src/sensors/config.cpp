@@ -12,6 +12,8 @@
 #include <spdlog/spdlog.h>
 #include <toml++/toml.h>
 
+#include "common/id_chars.h"
+
 namespace peernet::sensors {
 namespace {
 
@@ -26,10 +28,7 @@ constexpr std::uintmax_t kMaxConfigBytes = std::uintmax_t{1} << 20;
 }
 
 bool is_id(std::string_view id) noexcept {
-  return !id.empty() && std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == '~' || c == '-';
-  });
+  return !id.empty() && std::all_of(id.begin(), id.end(), is_id_char);
 }
 
 /// Whether `text` (valid UTF-8, as toml++ checks) holds a C0 or C1 control character or DEL.

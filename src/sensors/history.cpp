@@ -93,7 +93,6 @@ constexpr Millis kMinKeepRaw = Millis{3600} * 1000;
 constexpr Millis kMinTime = -62'167'219'200'000;
 constexpr Millis kMaxTime = 253'402'300'799'999;
 constexpr std::size_t kMaxSensors = 1024;
-constexpr std::size_t kMaxIdBytes = 128;
 constexpr std::size_t kMaxLineBytes = 512;
 
 // The rollup resolutions, in the order of the per-sensor arrays below.
@@ -144,17 +143,6 @@ constexpr Millis saturating_sub(Millis a, Millis b) noexcept {
 }
 
 bool valid_time(Millis time) noexcept { return time >= kMinTime && time <= kMaxTime; }
-
-bool valid_id_char(char c) noexcept {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
-         c == '_' || c == '~' || c == '-';
-}
-
-/// Ids go to disk between spaces: anything else could forge a line.
-bool valid_id(std::string_view id) noexcept {
-  return !id.empty() && id.size() <= kMaxIdBytes &&
-         std::all_of(id.begin(), id.end(), valid_id_char);
-}
 
 std::string log_name(std::size_t log, Millis day) {
   const std::chrono::year_month_day date{std::chrono::sys_days{std::chrono::days{day}}};
@@ -260,7 +248,7 @@ class Line {
   std::string_view view() const noexcept { return {buffer_.data(), size_}; }
 
  private:
-  // Ids are at most kMaxIdBytes; seven numbers take at most 25 bytes each.
+  // Ids are at most kMaxSensorIdBytes; seven numbers take at most 25 bytes each.
   std::array<char, kMaxLineBytes> buffer_{};
   std::size_t size_ = 0;
 };
@@ -536,7 +524,7 @@ void History::State::load_raw_line(std::string_view line, const LogFile& file, s
     entry.value = std::numeric_limits<double>::quiet_NaN();
   }
   if (!split || !parse_number(fields[0], entry.time) || !valid_time(entry.time) ||
-      day_of(entry.time) != file.day || !valid_id(fields[1]) ||
+      day_of(entry.time) != file.day || !valid_sensor_id(fields[1]) ||
       (!stale && !parse_value(fields[2], entry.value))) {
     report.damage(file, number);
     return;
@@ -561,7 +549,7 @@ void History::State::load_rollup_line(std::string_view line, const LogFile& file
   ClosedBucket bucket;
   if (!split_fields(line, fields) || !parse_number(fields[0], bucket.start) ||
       !valid_time(bucket.start) || bucket_start(bucket.start, length) != bucket.start ||
-      day_of(bucket.start) != file.day || !valid_id(fields[1]) ||
+      day_of(bucket.start) != file.day || !valid_sensor_id(fields[1]) ||
       !parse_value(fields[2], bucket.min) || !parse_value(fields[3], bucket.mean) ||
       !parse_value(fields[4], bucket.max) || !parse_number(fields[5], bucket.count) ||
       !parse_number(fields[6], bucket.stale) || bucket.count == 0 ||
@@ -762,7 +750,7 @@ History::History(HistoryOptions options) : options_(std::move(options)) {
 History::~History() = default;
 
 bool History::add(const Reading& reading) {
-  if (!valid_id(reading.sensor) || !valid_time(reading.time) ||
+  if (!valid_sensor_id(reading.sensor) || !valid_time(reading.time) ||
       (reading.value && !std::isfinite(*reading.value))) {
     return false;
   }

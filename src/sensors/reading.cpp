@@ -1,6 +1,22 @@
 #include "sensors/reading.h"
 
+#include <algorithm>
+#include <chrono>
+
+#include "common/id_chars.h"
+
 namespace peernet::sensors {
+
+Millis wall_clock() noexcept {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool valid_sensor_id(std::string_view id) noexcept {
+  return !id.empty() && id.size() <= kMaxSensorIdBytes &&
+         std::all_of(id.begin(), id.end(), is_id_char);
+}
 
 std::string_view kind_name(Kind kind) noexcept {
   switch (kind) {

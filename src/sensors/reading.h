@@ -3,6 +3,7 @@
 // The sensor application's vocabulary: what a sensor is and what one reading of it says.
 // Times are milliseconds since the Unix epoch (UTC), as they go on the wire and to disk.
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -12,6 +13,16 @@ namespace peernet::sensors {
 
 /// Milliseconds since the Unix epoch, UTC.
 using Millis = std::int64_t;
+
+/// The longest sensor id.
+inline constexpr std::size_t kMaxSensorIdBytes = 128;
+
+/// True for a sensor id: 1 to kMaxSensorIdBytes of A-Z a-z 0-9 . _ ~ - (so that it goes on the
+/// wire, and to disk between spaces, as it is).
+bool valid_sensor_id(std::string_view id) noexcept;
+
+/// The wall clock, now.
+Millis wall_clock() noexcept;
 
 /// What a sensor measures.
 enum class Kind { kTemperature, kHumidity };

@@ -29,12 +29,6 @@ constexpr auto kSubscribeWithin = std::chrono::seconds{10};
 /// Bad requests a channel may make; the next one closes it.
 constexpr int kMaxRefusals = 16;
 
-Millis system_now() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 std::string text_of(std::span<const std::byte> message) {
   return {reinterpret_cast<const char*>(message.data()), message.size()};
 }
@@ -313,7 +307,7 @@ SensorService::SensorService(std::vector<std::unique_ptr<Source>> sources, Histo
     throw std::invalid_argument("the interval between reads must be positive");
   }
   if (!options_.now) {
-    options_.now = system_now;
+    options_.now = wall_clock;
   }
   for (auto& source : sources) {
     sensors_.push_back(source->info());

@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "common/id_chars.h"
 #include "common/unique_fd.h"
 
 namespace peernet::sensors {
@@ -320,12 +321,6 @@ class SimulatedSource final : public BasicSource {
 
 // ---------------------------------------------------------------------------------------------
 // Discovery.
-
-/// Whether `c` may appear in an id.
-bool is_id_char(char c) noexcept {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '.' || c == '_' ||
-         c == '~' || c == '-';
-}
 
 /// An id part made from text found in sysfs: [A-Za-z0-9._~-] only, at most kMaxIdPartBytes.
 std::string id_part(std::string_view text) {

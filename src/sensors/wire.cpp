@@ -260,20 +260,6 @@ std::vector<std::string> batches(const std::string& head, std::span<const Row> r
 
 }  // namespace
 
-bool valid_sensor_id(std::string_view id) noexcept {
-  if (id.empty() || id.size() > kMaxNameBytes) {
-    return false;
-  }
-  for (const char c : id) {
-    const bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                         (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '~' || c == '-';
-    if (!allowed) {
-      return false;
-    }
-  }
-  return true;
-}
-
 std::string encode(const Message& message) { return dump(std::visit(Encoder{}, message)); }
 
 Message decode(std::string_view text) {

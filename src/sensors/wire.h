@@ -31,9 +31,6 @@ inline constexpr std::size_t kBatchBytes = std::size_t{48} * 1024;
 /// A subscribe names at most this many sensors.
 inline constexpr std::size_t kMaxSensors = 256;
 
-/// True for an id the protocol accepts: 1 to 128 bytes of A-Z a-z 0-9 . _ ~ -.
-bool valid_sensor_id(std::string_view id) noexcept;
-
 /// The history a subscriber asks for: from <= time < to, at `resolution`.
 struct HistoryRequest {
   Millis from = 0;

@@ -42,11 +42,7 @@ class FilesHostileTest : public ::testing::Test {
                                  share_.path().string(), "--writable", "--state-dir",
                                  (logs_.path() / "state").string()},
         logs_.path() / "out", logs_.path() / "err");
-    ClientOptions options;
-    options.daemon = daemon;
-    options.loopback_only = true;
-    options.connect_timeout = seconds{10};
-    client_ = std::make_unique<Client>(options);
+    client_ = std::make_unique<Client>(testing::loopback_client(daemon_.port()));
     const std::vector<Server> servers =
         testing::wait_for_servers(*client_, "peernet.file", *server_);
     ASSERT_FALSE(servers.empty());

@@ -101,6 +101,14 @@ Outcome PeernetRunner::run(const std::vector<std::string>& args, std::chrono::se
   return outcome;
 }
 
+ClientOptions loopback_client(int daemon_port) {
+  ClientOptions options;
+  options.daemon = "http://127.0.0.1:" + std::to_string(daemon_port);
+  options.loopback_only = true;
+  options.connect_timeout = std::chrono::seconds{10};
+  return options;
+}
+
 std::vector<Server> wait_for_servers(Client& client, const std::string& protocol,
                                      const Process& process) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{15};

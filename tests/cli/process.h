@@ -68,6 +68,9 @@ class PeernetRunner {
   int started_ = 0;
 };
 
+/// Options for a libpeernet client of the peernetd on `daemon_port`, over 127.0.0.1 only.
+ClientOptions loopback_client(int daemon_port);
+
 /// The servers of `client`'s room offering `protocol`, once there is one; fails the test
 /// (saying what `process` printed) when none comes within 15 s.
 std::vector<Server> wait_for_servers(Client& client, const std::string& protocol,

@@ -74,11 +74,7 @@ class SensorsHostileTest : public ::testing::Test {
                                  (logs_.path() / "no-sysfs").string(), "--simulate", "--interval",
                                  "0.2", "--state-dir", (logs_.path() / "state").string()},
         logs_.path() / "out", logs_.path() / "err");
-    ClientOptions options;
-    options.daemon = daemon;
-    options.loopback_only = true;
-    options.connect_timeout = seconds{10};
-    client_ = std::make_unique<Client>(options);
+    client_ = std::make_unique<Client>(testing::loopback_client(daemon_.port()));
     const std::vector<Server> servers =
         testing::wait_for_servers(*client_, "peernet.sensor", *server_);
     ASSERT_FALSE(servers.empty());
