@@ -349,7 +349,7 @@ bool parse_rfc3339(std::string_view text, pb::Timestamp& out) {
         !digits(at + 4, 2, om) || oh > 23 || om > 59) {
       return false;
     }
-    offset = (text[at] == '+' ? 1 : -1) * (oh * 3600 + om * 60);
+    offset = (text[at] == '+' ? 1 : -1) * (std::int64_t{oh} * 3600 + std::int64_t{om} * 60);
     at += 6;
   } else {
     return false;
@@ -359,7 +359,7 @@ bool parse_rfc3339(std::string_view text, pb::Timestamp& out) {
   }
   const std::int64_t seconds =
       days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * 86400 +
-      hour * 3600 + minute * 60 + second - offset;
+      std::int64_t{hour} * 3600 + std::int64_t{minute} * 60 + second - offset;
   out.set_seconds(seconds);
   out.set_nanos(nanos);
   return is_valid_timestamp(out);
@@ -380,9 +380,16 @@ Status read_timestamp(const json& value, const std::string& path, pb::Message& m
   return core::ok_status();
 }
 
+/// Whether `descriptor` is google.protobuf.Timestamp's, in whichever pool it was built. Its name
+/// is looked up once: Timestamp::descriptor() takes a once-flag and a thread-local every call.
+bool is_timestamp(const pb::Descriptor& descriptor) {
+  static const std::string& timestamp = pb::Timestamp::descriptor()->full_name();
+  return descriptor.full_name() == timestamp;
+}
+
 Status read_message(const json& value, const std::string& path, pb::Message& message) {
   const auto* descriptor = message.GetDescriptor();
-  if (descriptor->full_name() == pb::Timestamp::descriptor()->full_name()) {
+  if (is_timestamp(*descriptor)) {
     return read_timestamp(value, path, message);
   }
   if (!value.is_object()) {
@@ -545,7 +552,7 @@ void write_value(std::string& out, const pb::Message& message, const FieldDescri
 
 void write_message(std::string& out, const pb::Message& message) {
   const auto* descriptor = message.GetDescriptor();
-  if (descriptor->full_name() == pb::Timestamp::descriptor()->full_name()) {
+  if (is_timestamp(*descriptor)) {
     pb::Timestamp ts;
     ts.CopyFrom(message);
     append_json_string(out, pb::util::TimeUtil::ToString(ts));
@@ -593,10 +600,20 @@ bool is_valid_timestamp(const google::protobuf::Timestamp& timestamp) {
 
 void append_json_string(std::string& out, std::string_view text) {
   static constexpr std::string_view kHex = "0123456789abcdef";
+  const auto needs_escape = [](char c) {
+    return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20;
+  };
   out.push_back('"');
-  for (char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    switch (c) {
+  // Copies each run of characters that need no escape at once: SDP bodies, the longest strings
+  // sent, are lines of plain text between "\r\n".
+  auto run = text.begin();
+  for (auto it = text.begin(); it != text.end(); ++it) {
+    if (!needs_escape(*it)) {
+      continue;
+    }
+    out.append(run, it);
+    run = it + 1;
+    switch (*it) {
       case '"':
         out += "\\\"";
         break;
@@ -612,16 +629,15 @@ void append_json_string(std::string& out, std::string_view text) {
       case '\t':
         out += "\\t";
         break;
-      default:
-        if (u < 0x20) {
-          out += "\\u00";
-          out.push_back(kHex[u >> 4U]);
-          out.push_back(kHex[u & 15U]);
-        } else {
-          out.push_back(c);
-        }
+      default: {
+        const auto u = static_cast<unsigned char>(*it);
+        out += "\\u00";
+        out.push_back(kHex[u >> 4U]);
+        out.push_back(kHex[u & 15U]);
+      }
     }
   }
+  out.append(run, text.end());
   out.push_back('"');
 }
 

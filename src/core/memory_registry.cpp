@@ -222,6 +222,7 @@ Result<CreateRoomResponse> MemoryRegistry::create_room(const Room& room) {
     return ApiError::already_exists(fmt::format("room '{}' already exists", id));
   }
   it->second.display_name = room.display_name();
+  ++listings_version_;
   it->second.token = random_token();
 
   CreateRoomResponse response;
@@ -267,6 +268,7 @@ Status MemoryRegistry::delete_room(std::string_view id, std::string_view token) 
     }
     const auto servers = std::move(it->second.servers);
     rooms_.erase(it);
+    ++listings_version_;
     for (const auto& server : servers) {
       remove_server(server, after);
     }
@@ -390,6 +392,7 @@ Result<Registered> MemoryRegistry::register_server(const Server& server, std::st
     entry->room = room;
     entry->display_name = server.display_name();
     entry->services.assign(server.services().begin(), server.services().end());
+    ++listings_version_;
     entry->ttl = ttl;
     entry->deadline = clock_.now() + ttl;
     schedule(false, id, entry->deadline, entry->queued, after);
@@ -437,6 +440,7 @@ void MemoryRegistry::remove_server(const std::string& id, After& after) {
     room->second.servers.erase(id);
   }
   servers_.erase(it);
+  ++listings_version_;
   notify(server_topic(id), after);
 }
 
@@ -491,6 +495,7 @@ Result<Service> MemoryRegistry::create_service(std::string_view server, std::str
                     limits_.max_services_per_server));
   }
   entry->services.push_back(service);
+  ++listings_version_;
   return service;
 }
 
@@ -507,6 +512,7 @@ Result<Service> MemoryRegistry::put_service(std::string_view server, std::string
   for (auto& existing : entry->services) {
     if (existing.protocol() == service.protocol()) {
       existing = service;
+      ++listings_version_;
       return service;
     }
   }
@@ -516,6 +522,7 @@ Result<Service> MemoryRegistry::put_service(std::string_view server, std::string
                     limits_.max_services_per_server));
   }
   entry->services.push_back(service);
+  ++listings_version_;
   return service;
 }
 
@@ -532,6 +539,7 @@ Status MemoryRegistry::delete_service(std::string_view server, std::string_view 
     return ApiError::not_found(fmt::format("server '{}' has no service '{}'", server, protocol));
   }
   entry->services.erase(it);
+  ++listings_version_;
   return ok_status();
 }
 
@@ -1049,5 +1057,7 @@ RegistryStats MemoryRegistry::stats() const {
   stats.knocks_expired = knocks_expired_;
   return stats;
 }
+
+std::uint64_t MemoryRegistry::listings_version() const { return listings_version_.load(); }
 
 }  // namespace peernet::core

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -60,6 +61,7 @@ class MemoryRegistry final : public Registry {
   void on_deadline_change(std::function<void()> listener) override;
 
   RegistryStats stats() const override;
+  std::uint64_t listings_version() const override;
 
  protected:
   void unwatch(std::uint64_t id) override;
@@ -180,6 +182,8 @@ class MemoryRegistry final : public Registry {
   std::uint64_t servers_expired_ = 0;
   std::uint64_t knocks_expired_ = 0;
   std::function<void()> deadline_listener_;
+  /// Bumped under mutex_ by every change a room listing shows; read without it.
+  std::atomic<std::uint64_t> listings_version_{0};
 };
 
 }  // namespace peernet::core

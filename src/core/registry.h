@@ -117,6 +117,12 @@ class Registry {
 
   virtual RegistryStats stats() const = 0;
 
+  /// A number that changes whenever any list_servers() answer may have changed: a server
+  /// registered, re-registered or gone, a service added, changed or removed, a room created or
+  /// deleted. Read it before listing; a listing kept with the number it was read under is
+  /// current while the number stays the same.
+  virtual std::uint64_t listings_version() const = 0;
+
  protected:
   friend class Watch;
   virtual void unwatch(std::uint64_t id) = 0;

@@ -13,6 +13,7 @@
 #include "codec/codec.h"
 #include "core/api_error.h"
 #include "core/registry.h"
+#include "http/listing_cache.h"
 #include "http/router.h"
 
 namespace peernet::http {
@@ -30,6 +31,8 @@ struct Call {
 struct Reply {
   unsigned status = 200;
   std::shared_ptr<const google::protobuf::Message> message;
+  /// `message` encoded, when it was done once for many replies; else render() encodes it.
+  std::shared_ptr<const EncodedMessage> encoded;
   std::optional<core::ApiError> error;
   std::string text;
   std::string_view text_type = "text/plain; charset=utf-8";
@@ -58,6 +61,8 @@ struct Context {
   core::Registry& registry;
   /// The longest a long-poll may wait; longer requests are cut to it.
   std::chrono::seconds max_wait{30};
+  /// Room listings kept encoded while the rooms stay the same.
+  ListingCache listings;
 };
 
 /// Decodes the call into its request message, runs the method, and returns the answer or a

@@ -151,7 +151,12 @@ HttpResponse render(Reply reply, const ReplyShape& shape, bool keep_alive) {
   } else if (reply.message) {
     response.result(shape.connect_style ? 200 : reply.status);
     response.set(bhttp::field::content_type, shape.reply_type.name);
-    response.body() = codec::encode(*reply.message, shape.reply_type.encoding);
+    if (reply.encoded) {
+      response.body() = shape.reply_type.encoding == codec::Encoding::kJson ? reply.encoded->json
+                                                                            : reply.encoded->binary;
+    } else {
+      response.body() = codec::encode(*reply.message, shape.reply_type.encoding);
+    }
   } else {
     response.result(reply.status);
     response.set(bhttp::field::content_type, reply.text_type);
@@ -163,6 +168,18 @@ HttpResponse render(Reply reply, const ReplyShape& shape, bool keep_alive) {
     response.body().clear();  // Content-Length still tells the size a GET would get
   }
   return response;
+}
+
+std::string wire_header(const HttpResponse& response) {
+  std::string out;
+  out.reserve(160);
+  fmt::format_to(std::back_inserter(out), "HTTP/{}.{} {} {}\r\n", response.version() / 10,
+                 response.version() % 10, response.result_int(), response.reason());
+  for (const auto& field : response) {
+    out.append(field.name_string()).append(": ").append(field.value()).append("\r\n");
+  }
+  out.append("\r\n");
+  return out;
 }
 
 }  // namespace peernet::http

@@ -1,6 +1,6 @@
 #include "http/server.h"
 
-#include <sstream>
+#include <array>
 #include <vector>
 
 #include <boost/asio/post.hpp>
@@ -8,7 +8,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/detect_ssl.hpp>
-#include <boost/beast/http/write.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -110,12 +109,11 @@ void ServerShared::refuse(tcp::socket& socket, const core::ApiError& error) {
   // A best-effort answer on a fresh socket, without waiting: it fits in the socket's buffer.
   ReplyShape shape;
   shape.keep_alive = false;
-  HttpResponse response = render(Reply::failure(error), shape, false);
-  std::ostringstream text;
-  text << response;
+  const HttpResponse response = render(Reply::failure(error), shape, false);
+  const std::string head = wire_header(response);
   boost::system::error_code ec;
   socket.non_blocking(true, ec);
-  asio::write(socket, asio::buffer(text.str()), ec);
+  asio::write(socket, std::array{asio::buffer(head), asio::buffer(response.body())}, ec);
   socket.shutdown(tcp::socket::shutdown_both, ec);
   socket.close(ec);
 }

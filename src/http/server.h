@@ -59,7 +59,7 @@ class Session;
 struct ServerShared {
   ServerShared(core::Registry& registry, const HttpLimits& http_limits)
       : limits(http_limits),
-        context{registry, http_limits.max_wait},
+        context{registry, http_limits.max_wait, {}},
         clients(http_limits.max_connections_per_client,
                 static_cast<double>(http_limits.requests_per_second),
                 static_cast<double>(http_limits.request_burst)) {}

@@ -1,15 +1,16 @@
 #include "http/session.h"
 
+#include <array>
 #include <cctype>
 #include <utility>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/stream_base.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/write.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -323,13 +324,16 @@ void HttpSession<Stream>::send(Reply reply) {
   if (closed_) {
     return;
   }
-  response_ = render(std::move(reply), shape_, shape_.keep_alive && !stopping_);
-  shared_->metrics.record(shape_.method_index, response_.result_int());
+  HttpResponse response = render(std::move(reply), shape_, shape_.keep_alive && !stopping_);
+  shared_->metrics.record(shape_.method_index, response.result_int());
   spdlog::debug("{} -> {}",
                 shape_.method_index < kMethodCount
                     ? method_name(static_cast<Method>(shape_.method_index))
                     : std::string_view("unmatched route"),
-                response_.result_int());
+                response.result_int());
+  response_header_ = wire_header(response);
+  response_body_ = std::move(response.body());
+  keep_alive_after_write_ = response.keep_alive();
   do_write();
 }
 
@@ -337,8 +341,9 @@ template <class Stream>
 void HttpSession<Stream>::do_write() {
   writing_ = true;
   tcp().expires_after(shared_->limits.write_timeout);
-  bhttp::async_write(stream_, response_,
-                     beast::bind_front_handler(&HttpSession::on_write, this->shared_from_this()));
+  asio::async_write(stream_,
+                    std::array{asio::buffer(response_header_), asio::buffer(response_body_)},
+                    beast::bind_front_handler(&HttpSession::on_write, this->shared_from_this()));
 }
 
 template <class Stream>
@@ -349,7 +354,7 @@ void HttpSession<Stream>::on_write(beast::error_code ec, std::size_t /*bytes*/) 
     close();
     return;
   }
-  if (!response_.keep_alive() || stopping_) {
+  if (!keep_alive_after_write_ || stopping_) {
     close();
     return;
   }

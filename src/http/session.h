@@ -72,7 +72,10 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
   Stream stream_;
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
-  HttpResponse response_;
+  // The response being written: its header block and body, and whether the connection stays.
+  std::string response_header_;
+  std::string response_body_;
+  bool keep_alive_after_write_ = false;
   std::shared_ptr<ServerShared> shared_;
   const std::string client_;
 

@@ -88,7 +88,7 @@ class ApiTest : public ::testing::Test {
 
   test::FakeClock clock_;
   core::MemoryRegistry registry_{clock_, core::RegistryLimits{}};
-  Context context_{registry_, seconds{30}};
+  Context context_{registry_, seconds{30}, {}};
 };
 
 TEST_F(ApiTest, RestCreateServerBodyIsAServer) {

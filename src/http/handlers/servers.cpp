@@ -31,11 +31,21 @@ Outcome delete_server(const DeleteServerRequest& request, std::string_view token
 }
 
 Outcome list_servers(const ListServersRequest& request, Context& context) {
-  auto listed = context.registry.list_servers(request);
-  if (!listed) {
-    return Reply::failure(std::move(listed).error());
+  // The version is read first: a change racing this request leaves an entry that is already
+  // stale, never one that passes for newer than it is.
+  const std::uint64_t version = context.registry.listings_version();
+  auto listing = context.listings.find(request, version);
+  if (!listing.message) {
+    auto listed = context.registry.list_servers(request);
+    if (!listed) {
+      return Reply::failure(std::move(listed).error());
+    }
+    listing = context.listings.keep(request, version, std::move(listed).value());
   }
-  return ok(std::move(listed).value());
+  Reply reply;
+  reply.message = std::move(listing.message);
+  reply.encoded = std::move(listing.encoded);
+  return reply;
 }
 
 }  // namespace peernet::http::handlers
