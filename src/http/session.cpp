@@ -97,7 +97,7 @@ void HttpSession<Stream>::do_read() {
     close();
     return;
   }
-  parser_.emplace();
+  parser_ = std::make_unique<bhttp::request_parser<bhttp::string_body>>();
   parser_->body_limit(shared_->limits.max_body_bytes);
   parser_->header_limit(static_cast<std::uint32_t>(shared_->limits.max_header_bytes));
   auto read_request = [this] {
@@ -163,7 +163,11 @@ void HttpSession<Stream>::on_read(beast::error_code ec, std::size_t /*bytes*/) {
     close();
     return;
   }
-  process(parser_->get());
+  // The request leaves the parser, and both go once it is answered or parked: a long-poll
+  // holds neither header fields nor parser state while it waits.
+  HttpRequest request = parser_->release();
+  parser_.reset();
+  process(request);
 }
 
 template <class Stream>
@@ -215,6 +219,13 @@ void HttpSession<Stream>::begin_wait(Wait wait, bool first) {
     }
     ++wait_generation_;
     wait_.emplace(std::move(wait));
+    // Parked for up to max_wait, among thousands of others: give back what only reading and
+    // writing need (the read buffer is a page; the last response may hold an SDP).
+    if (buffer_.size() == 0) {
+      buffer_.shrink_to_fit();
+    }
+    std::string().swap(response_header_);
+    std::string().swap(response_body_);
     // While parked, only the wait's own timer runs; the stream's deadline is for I/O.
     tcp().expires_never();
     wait_timer_.expires_after(wait_->duration);

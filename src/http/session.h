@@ -71,7 +71,8 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
 
   Stream stream_;
   boost::beast::flat_buffer buffer_;
-  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
+  // Only while a request is being read: a parked long-poll holds none.
+  std::unique_ptr<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   // The response being written: its header block and body, and whether the connection stays.
   std::string response_header_;
   std::string response_body_;
