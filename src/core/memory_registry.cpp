@@ -432,7 +432,7 @@ void MemoryRegistry::remove_server(const std::string& id, After& after) {
   if (it == servers_.end()) {
     return;
   }
-  for (const auto& knock : it->second.knocks) {
+  for (const auto& [rev, knock] : it->second.knocks) {
     knocks_.erase(knock);
     notify(knock_topic(knock), after);
   }
@@ -635,10 +635,7 @@ Result<CreateKnockResponse> MemoryRegistry::create_knock(std::string_view server
           "server '{}' offers no service '{}'{}", server, knock.protocol(),
           knock.version().empty() ? "" : fmt::format(" version '{}'", knock.version())));
     }
-    const auto pending = std::count_if(
-        srv.knocks.begin(), srv.knocks.end(),
-        [&](const std::string& k) { return knocks_.at(k).state == KNOCK_STATE_PENDING; });
-    if (static_cast<std::size_t>(pending) >= limits_.max_pending_knocks_per_server) {
+    if (srv.pending >= limits_.max_pending_knocks_per_server) {
       return ApiError::limit(fmt::format(
           "server '{}' has {} unanswered knocks, the limit (max_pending_knocks_per_server)", server,
           limits_.max_pending_knocks_per_server));
@@ -659,7 +656,8 @@ Result<CreateKnockResponse> MemoryRegistry::create_knock(std::string_view server
     entry.create_time = clock_.system_now();
     entry.deadline = clock_.now() + limits_.knock_ttl;
     schedule(true, id, entry.deadline, entry.queued, after);
-    srv.knocks.push_back(id);
+    srv.knocks.emplace(rev, id);
+    ++srv.pending;
     srv.knock_rev = rev;
     notify(server_topic(server), after);
 
@@ -777,13 +775,17 @@ Result<KnockUpdate> MemoryRegistry::update_knock(std::string_view id, std::strin
         entry->answer = update.answer();
         entry->answer_rev = rev;
         entry->state = KNOCK_STATE_ANSWERED;
+        --server.pending;
       } else if (update.reject() && entry->state == KNOCK_STATE_PENDING) {
         entry->state = KNOCK_STATE_REJECTED;
         entry->reason = update.reason();
+        --server.pending;
       }
       if (is_server) {
         entry->server_rev = rev;
       } else {
+        server.knocks.erase(entry->knocker_rev);
+        server.knocks.emplace(rev, key);
         entry->knocker_rev = rev;
         server.knock_rev = rev;
         notify(server_topic(entry->server), after);
@@ -821,8 +823,10 @@ void MemoryRegistry::remove_knock(const std::string& id, After& after) {
     return;
   }
   if (auto server = servers_.find(it->second.server); server != servers_.end()) {
-    auto& list = server->second.knocks;
-    list.erase(std::remove(list.begin(), list.end(), id), list.end());
+    server->second.knocks.erase(it->second.knocker_rev);
+    if (it->second.state == KNOCK_STATE_PENDING) {
+      --server->second.pending;
+    }
   }
   knocks_.erase(it);
   notify(knock_topic(id), after);
@@ -844,9 +848,10 @@ Result<ListKnocksResponse> MemoryRegistry::list_knocks(std::string_view id, std:
     if (since > server->seq) {
       since = 0;
     }
-    for (const auto& knock_id : server->knocks) {
+    for (auto it = server->knocks.upper_bound(since); it != server->knocks.end(); ++it) {
+      const auto& knock_id = it->second;
       const auto& knock = knocks_.at(knock_id);
-      if (is_open(knock.state) && knock.knocker_rev > since) {
+      if (is_open(knock.state)) {
         *response.add_knocks() = knock_view(knock_id, knock, *server, Side::kServer, since);
       }
     }
@@ -1024,6 +1029,7 @@ void MemoryRegistry::expire_knock(const std::string& id, SteadyTime now, After& 
     ++knocks_expired_;
     auto& server = servers_.at(knock.server);
     knock.state = KNOCK_STATE_EXPIRED;
+    --server.pending;
     knock.server_rev = ++server.seq;
     knock.deadline = now + limits_.knock_linger;
     schedule(true, id, knock.deadline, knock.queued, after);

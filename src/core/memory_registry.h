@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <queue>
 #include <set>
@@ -86,7 +87,11 @@ class MemoryRegistry final : public Registry {
     SteadyTime queued = SteadyTime::max();  // when its entry in due_ comes up
     std::uint64_t seq = 0;                  // revision counter of this server's knocks
     std::uint64_t knock_rev = 0;            // last knock creation or change by a knocker
-    std::vector<std::string> knocks;
+    // The server's knocks by their last change by the knocker (knocker_rev, unique within a
+    // server): a poll visits only those changed after its `since`, never the finished ones
+    // lingering for late candidates, however many a busy server has.
+    std::map<std::uint64_t, std::string> knocks;
+    std::size_t pending = 0;        // knocks not yet answered, rejected or expired
     int polls = 0;                  // long-polls in progress; a polling server does not expire
     std::uint64_t incarnation = 0;  // tells a re-registered id from the one deleted before it
   };

@@ -533,7 +533,7 @@ TEST_F(MemoryRegistryTest, PendingKnockLimitIsEnforced) {
   RegistryLimits limits;
   limits.max_pending_knocks_per_server = 2;
   use_limits(limits);
-  const auto cam = add_server("cam");
+  const auto cam = add_server("cam", {make_service(kCamera)}, 300);
   const auto first = knock_on(cam);
   knock_on(cam);
   expect_error(registry().create_knock("cam", make_knock(kCamera, kOffer)),
@@ -541,7 +541,49 @@ TEST_F(MemoryRegistryTest, PendingKnockLimitIsEnforced) {
 
   // An answered knock no longer counts as waiting.
   must(registry().update_knock(first.id, cam.token, answer_with(kAnswer)));
-  EXPECT_TRUE(registry().create_knock("cam", make_knock(kCamera, kOffer)).ok());
+  const auto third = knock_on(cam);
+  expect_error(registry().create_knock("cam", make_knock(kCamera, kOffer)),
+               ErrorCode::kLimitExceeded, "max_pending_knocks_per_server");
+
+  // Nor does a rejected, withdrawn or expired one; and trickling does not count twice.
+  must(registry().update_knock(third.id, third.token,
+                               trickle("candidate:1 1 udp 1 ::1 9 typ host")));
+  must(registry().update_knock(third.id, cam.token, reject_because("busy")));
+  const auto fourth = knock_on(cam);
+  expect_error(registry().create_knock("cam", make_knock(kCamera, kOffer)),
+               ErrorCode::kLimitExceeded, "max_pending_knocks_per_server");
+  must(registry().delete_knock(fourth.id, fourth.token));
+  knock_on(cam);
+  expect_error(registry().create_knock("cam", make_knock(kCamera, kOffer)),
+               ErrorCode::kLimitExceeded, "max_pending_knocks_per_server");
+  advance(seconds{61});
+  knock_on(cam);
+  knock_on(cam);
+  expect_error(registry().create_knock("cam", make_knock(kCamera, kOffer)),
+               ErrorCode::kLimitExceeded, "max_pending_knocks_per_server");
+}
+
+TEST_F(MemoryRegistryTest, PollSeesTrickledCandidatesAmongManyFinishedKnocks) {
+  const auto cam = add_server("cam");
+  // A busy server: many answered knocks linger for late candidates.
+  std::vector<KnockHandle> finished;
+  for (int i = 0; i < 200; ++i) {
+    finished.push_back(knock_on(cam));
+    must(registry().update_knock(finished.back().id, cam.token, answer_with(kAnswer)));
+  }
+  const auto seen = must(registry().list_knocks("cam", cam.token, 0));
+  EXPECT_EQ(seen.knocks_size(), 200);
+
+  // A late candidate on an old knock, then a new knock: the next poll has exactly those two.
+  must(registry().update_knock(finished[3].id, finished[3].token,
+                               trickle("candidate:2 1 udp 1 ::1 9 typ host")));
+  const auto fresh = knock_on(cam);
+  const auto next = must(registry().list_knocks("cam", cam.token, seen.revision()));
+  EXPECT_THAT(knock_ids(next), ElementsAre(finished[3].id, fresh.id));
+  EXPECT_THAT(candidate_lines(next.knocks(0).ice_candidates()),
+              ElementsAre("candidate:2 1 udp 1 ::1 9 typ host"));
+  EXPECT_THAT(knock_ids(must(registry().list_knocks("cam", cam.token, next.revision()))),
+              IsEmpty());
 }
 
 TEST_F(MemoryRegistryTest, ListKnocksReturnsOnlyKnocksNewerThanSince) {
