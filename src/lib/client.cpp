@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <future>
 #include <map>
+#include <thread>
 #include <utility>
 
 #include <boost/asio/steady_timer.hpp>
@@ -315,6 +316,16 @@ struct Client::Impl {
   std::shared_ptr<lib::SignalingClient> signaling;
   std::shared_ptr<ServeLoop> serving;                      // on the loop
   std::vector<std::weak_ptr<ConnectionImpl>> connections;  // on the loop
+  /// Makes the process's DTLS certificate (lib::RtcPeer::warm_up) beside other work: while a
+  /// serving side waits for its first knock, or while connect() makes its pipeline.
+  std::jthread warm_up;  // started on the loop, joined with the client
+
+  /// Starts warm_up once; on the loop.
+  void start_warm_up() {
+    if (!warm_up.joinable()) {
+      warm_up = std::jthread([] { lib::RtcPeer::warm_up(); });
+    }
+  }
 
   /// Remembers a connection to close with the client, forgetting those already gone (a weak
   /// pointer keeps a make_shared object's memory until it is dropped).
@@ -413,6 +424,7 @@ std::shared_ptr<Connection> Client::connect(const Server& server, const std::str
   const std::string version = offered->version();
   return impl_->await<std::shared_ptr<Connection>>(
       [&](std::function<void(Result<std::shared_ptr<Connection>>)> done) {
+        impl_->start_warm_up();
         auto connection = std::make_shared<ConnectionImpl>(impl_->loop, impl_->signaling,
                                                            ConnectionImpl::Role::kKnocker,
                                                            impl_->options.poll_wait);
@@ -437,6 +449,7 @@ void Client::serve(const Server& server, ServeHandlers handlers, const std::stri
     throw Error{Errc::kInvalid, "serve() needs the server's unique_id"};
   }
   impl_->await<std::monostate>([&](std::function<void(Status)> done) {
+    impl_->start_warm_up();
     if (impl_->serving) {
       impl_->serving->stop();
     }

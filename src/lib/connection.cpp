@@ -9,7 +9,8 @@ namespace peernet::lib {
 namespace {
 
 /// How long an offer or answer waits for ICE gathering before it goes with the candidates it
-/// has (the rest trickle). Host candidates take about 200 ms; a STUN server may take longer.
+/// has (the rest trickle). Host candidates take a millisecond or two (with libnice's UPnP off,
+/// see rtc_peer.cpp); a STUN server's answer takes a round trip to it, or its timeout.
 constexpr std::chrono::milliseconds kGatherBound{1500};
 
 IceCandidate to_proto(const IceCandidateLine& line) {

@@ -87,6 +87,12 @@ class RtcPeer {
   static Result<std::shared_ptr<RtcPeer>> create(boost::asio::any_io_executor executor,
                                                  const RtcConfig& config, Events events);
 
+  /// Does ahead of time, and blocking, what the first connection of a process would otherwise
+  /// wait for: GStreamer's start and the DTLS certificate. GStreamer 1.22 makes one certificate
+  /// per process, with a new RSA-2048 key (0.1 to 0.5 s of CPU), when its first DTLS element is
+  /// made. Safe to call from any thread, and again.
+  static void warm_up();
+
   virtual ~RtcPeer() = default;
   virtual State state() const = 0;
 
