@@ -23,7 +23,7 @@
 import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { commandLine } from './args.mjs';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ROUND_TIMEOUT_MS = 60_000;
@@ -31,35 +31,17 @@ const MIB = 1024 * 1024;
 const ORIGIN = 'http://localhost';
 const LOOPBACK = '127.0.0.1';
 
-const opts = options({
-  mib: { type: 'string', default: '64' },
-  rounds: { type: 'string', default: '1' },
-  'message-kib': { type: 'string', default: '64' },
-  candidates: { type: 'string', default: 'loopback' },
-});
+const { opts, usage, positiveInt } = commandLine(
+  'chromium_transfer',
+  'node chromium_transfer.mjs [--mib N] [--rounds R] [--message-kib K] [--candidates loopback|all]',
+  {
+    mib: { type: 'string', default: '64' },
+    rounds: { type: 'string', default: '1' },
+    'message-kib': { type: 'string', default: '64' },
+    candidates: { type: 'string', default: 'loopback' },
+  },
+);
 
-function options(spec) {
-  try {
-    return parseArgs({ options: spec }).values;
-  } catch (err) {
-    return usage(err.message);
-  }
-}
-function positiveInt(name) {
-  const n = Number(opts[name]);
-  if (!Number.isInteger(n) || n <= 0) {
-    usage(`--${name} wants a whole number above 0, not ${opts[name]}`);
-  }
-  return n;
-}
-function usage(message) {
-  console.error(`chromium_transfer: ${message}`);
-  console.error(
-    'usage: node chromium_transfer.mjs [--mib N] [--rounds R] [--message-kib K] ' +
-      '[--candidates loopback|all]',
-  );
-  process.exit(2);
-}
 
 const mib = positiveInt('mib');
 const rounds = positiveInt('rounds');

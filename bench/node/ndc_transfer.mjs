@@ -19,7 +19,7 @@ import { execFileSync, fork } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { commandLine } from './args.mjs';
 
 const ROUND_TIMEOUT_MS = 60_000;
 const MIB = 1024 * 1024;
@@ -27,32 +27,17 @@ const HIGH = 4 * MIB; // the sender's flow control: refill between LOW and HIGH 
 const LOW = 1 * MIB;
 let clockTicks; // for cpuSeconds(); declared up here, before the top-level await below runs
 
-const opts = options({
-  mib: { type: 'string', default: '64' },
-  rounds: { type: 'string', default: '1' },
-  'message-kib': { type: 'string', default: '64' },
-  role: { type: 'string' }, // internal: set on the two children
-});
+const { opts, usage, positiveInt } = commandLine(
+  'ndc_transfer',
+  'node ndc_transfer.mjs [--mib N] [--rounds R] [--message-kib K]',
+  {
+    mib: { type: 'string', default: '64' },
+    rounds: { type: 'string', default: '1' },
+    'message-kib': { type: 'string', default: '64' },
+    role: { type: 'string' }, // internal: set on the two children
+  },
+);
 
-function options(spec) {
-  try {
-    return parseArgs({ options: spec }).values;
-  } catch (err) {
-    return usage(err.message);
-  }
-}
-function positiveInt(name) {
-  const n = Number(opts[name]);
-  if (!Number.isInteger(n) || n <= 0) {
-    usage(`--${name} wants a whole number above 0, not ${opts[name]}`);
-  }
-  return n;
-}
-function usage(message) {
-  console.error(`ndc_transfer: ${message}`);
-  console.error('usage: node ndc_transfer.mjs [--mib N] [--rounds R] [--message-kib K]');
-  process.exit(2);
-}
 function fail(message) {
   console.error(`ndc_transfer: ${message}`);
   process.exit(1);
