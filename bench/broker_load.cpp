@@ -671,7 +671,8 @@ class PeerNetPair final : public Pair {
       : Pair(worker, index),
         serving_(worker.io(), worker.options()),
         connecting_(worker.io(), worker.options()),
-        retry_(worker.io()),
+        retry_serving_(worker.io()),
+        retry_connecting_(worker.io()),
         id_(fmt::format("bench-{}-{}", worker.options().run_tag, index)) {}
 
   void setup(std::function<void(bool)> done) override {
@@ -762,7 +763,7 @@ class PeerNetPair final : public Pair {
     const auto* list = answered ? child(response, "next_poll") : response;
     if (list == nullptr) {
       worker_.error("a knock list that is not a JSON object");
-      retry_later([this] { poll(); });
+      retry_later(retry_serving_, [this] { poll(); });
       return;
     }
     revision_ = uint_of(list, "revision");
@@ -827,13 +828,14 @@ class PeerNetPair final : public Pair {
       fail("the broker closed the connection");
       return;
     }
-    retry_later(std::move(step));
+    // Each side has its own timer: a retry of one must not cancel the other's.
+    retry_later(&connection == &serving_ ? retry_serving_ : retry_connecting_, std::move(step));
   }
 
   template <class Step>
-  void retry_later(Step step) {
-    retry_.expires_after(kRetryDelay);
-    retry_.async_wait([step = std::move(step)](beast::error_code ec) {
+  static void retry_later(asio::steady_timer& timer, Step step) {
+    timer.expires_after(kRetryDelay);
+    timer.async_wait([step = std::move(step)](beast::error_code ec) {
       if (!ec) {
         step();
       }
@@ -842,7 +844,8 @@ class PeerNetPair final : public Pair {
 
   HttpConnection serving_;
   HttpConnection connecting_;
-  asio::steady_timer retry_;
+  asio::steady_timer retry_serving_;
+  asio::steady_timer retry_connecting_;
   std::string id_;
   std::string token_;
   std::uint64_t revision_ = 0;

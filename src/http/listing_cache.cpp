@@ -1,11 +1,25 @@
 #include "http/listing_cache.h"
 
+#include <algorithm>
+#include <string_view>
+#include <utility>
+
 #include "codec/codec.h"
+#include "common/id_chars.h"
 
 namespace peernet::http {
 
+bool ListingCache::cacheable(const ListServersRequest& request) {
+  constexpr std::size_t kLongest = 128;
+  const auto is_id = [](std::string_view text) {
+    return text.size() <= kLongest && std::all_of(text.begin(), text.end(), is_id_char);
+  };
+  return !request.room().empty() && is_id(request.room()) && is_id(request.protocol()) &&
+         is_id(request.version()) && (request.version().empty() || !request.protocol().empty());
+}
+
 std::string ListingCache::key_of(const ListServersRequest& request) {
-  // Ids have no NUL (the registry refuses them), so the parts cannot run into each other.
+  // Only cacheable() requests come here: their parts hold no NUL, so they cannot run together.
   std::string key;
   key.reserve(request.room().size() + request.protocol().size() + request.version().size() + 2);
   key.append(request.room()).push_back('\0');
@@ -16,6 +30,9 @@ std::string ListingCache::key_of(const ListServersRequest& request) {
 
 ListingCache::Listing ListingCache::find(const ListServersRequest& request,
                                          std::uint64_t version) const {
+  if (!cacheable(request)) {
+    return {};
+  }
   const std::string key = key_of(request);
   std::lock_guard lock(mutex_);
   if (auto it = entries_.find(key); it != entries_.end() && it->second.version == version) {
@@ -31,21 +48,31 @@ ListingCache::Listing ListingCache::keep(const ListServersRequest& request, std:
       EncodedMessage{codec::encode(*message, codec::Encoding::kJson),
                      codec::encode(*message, codec::Encoding::kProto)});
   Listing kept{std::move(message), std::move(encoded)};
+  if (!cacheable(request)) {
+    return kept;
+  }
   std::string key = key_of(request);
   const std::size_t size = size_of(key, *kept.encoded);
-  std::lock_guard lock(mutex_);
-  if (auto it = entries_.find(key); it != entries_.end()) {
-    bytes_ -= size_of(it->first, *it->second.listing.encoded);
-    entries_.erase(it);
-  }
-  if (bytes_ + size > max_bytes_) {
-    // Many rooms or filters: start over rather than track which entry is least used.
-    entries_.clear();
-    bytes_ = 0;
-  }
-  if (size <= max_bytes_) {
-    bytes_ += size;
-    entries_.emplace(std::move(key), Entry{version, kept});
+  std::unordered_map<std::string, Entry> retired;  // freed after the lock is let go
+  {
+    std::lock_guard lock(mutex_);
+    if (version < newest_) {
+      return kept;  // made before a change another request has already seen
+    }
+    if (version > newest_ || bytes_ + size > max_bytes_ || entries_.size() >= kMaxEntries) {
+      // Every entry is stale after a change; when full, start over rather than track use.
+      retired.swap(entries_);
+      bytes_ = 0;
+      newest_ = version;
+    }
+    if (auto it = entries_.find(key); it != entries_.end()) {
+      bytes_ -= size_of(it->first, *it->second.listing.encoded);
+      entries_.erase(it);
+    }
+    if (size <= max_bytes_) {
+      bytes_ += size;
+      entries_.emplace(std::move(key), Entry{version, kept});
+    }
   }
   return kept;
 }
@@ -53,6 +80,11 @@ ListingCache::Listing ListingCache::keep(const ListServersRequest& request, std:
 std::size_t ListingCache::bytes() const {
   std::lock_guard lock(mutex_);
   return bytes_;
+}
+
+std::size_t ListingCache::entries() const {
+  std::lock_guard lock(mutex_);
+  return entries_.size();
 }
 
 }  // namespace peernet::http

@@ -322,8 +322,14 @@ struct Client::Impl {
 
   /// Starts warm_up once; on the loop.
   void start_warm_up() {
-    if (!warm_up.joinable()) {
+    if (warm_up.joinable()) {
+      return;
+    }
+    try {
       warm_up = std::jthread([] { lib::RtcPeer::warm_up(); });
+    } catch (const std::system_error& error) {
+      // Only a head start: the first connection makes the certificate itself.
+      spdlog::debug("no thread to make the DTLS certificate ahead: {}", error.what());
     }
   }
 

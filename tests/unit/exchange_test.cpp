@@ -52,5 +52,21 @@ TEST(ExchangeTest, WireBytesAreBeastsForEveryKindOfReply) {
       << "HEAD tells the length a GET would get, and sends no body";
 }
 
+TEST(ExchangeTest, AnEncodedReplySendsTheEncodingAskedFor) {
+  ListServersResponse servers;
+  servers.add_servers()->set_unique_id("cam");
+  Reply reply;
+  reply.message = std::make_shared<const ListServersResponse>(servers);
+  reply.encoded = std::make_shared<const EncodedMessage>(
+      EncodedMessage{codec::encode(servers, codec::Encoding::kJson),
+                     codec::encode(servers, codec::Encoding::kProto)});
+  ReplyShape shape;
+  EXPECT_EQ(render(reply, shape, true).body(), R"({"servers":[{"unique_id":"cam"}]})");
+  shape.reply_type = {codec::Encoding::kProto, "application/proto"};
+  const auto binary = render(reply, shape, true);
+  EXPECT_EQ(binary.body(), servers.SerializeAsString());
+  EXPECT_EQ(binary[boost::beast::http::field::content_type], "application/proto");
+}
+
 }  // namespace
 }  // namespace peernet::http

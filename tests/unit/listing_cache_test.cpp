@@ -134,6 +134,40 @@ TEST_F(ListingTest, FiltersAreKeptApart) {
   EXPECT_EQ(listing(), all) << "a filtered listing replaced the whole one";
 }
 
+TEST_F(ListingTest, OnlyWellFormedRequestsAreKept) {
+  call("POST", "/rooms", R"({"unique_id": "home"})");
+  // A filter that is no id is answered (nothing offers it) but not kept, so it can neither fill
+  // the cache nor stand in for another request's key.
+  EXPECT_EQ(listing("/rooms/home/servers?protocol=x&version=%00"), "{}");
+  EXPECT_EQ(context_.listings.entries(), 0U);
+  EXPECT_EQ(listing("/rooms/home%00x/servers").substr(0, 7), "error: ");
+  EXPECT_EQ(listing("/rooms/home/servers?protocol=p.camera"), "{}");
+  EXPECT_EQ(context_.listings.entries(), 1U);
+}
+
+TEST(ListingCacheTest, AnOlderListingNeverReplacesANewerOne) {
+  ListingCache cache;
+  ListServersRequest request;
+  request.set_room("home");
+  ListServersResponse newer;
+  newer.add_servers()->set_unique_id("cam");
+  const auto kept = cache.keep(request, 5, newer);
+  cache.keep(request, 4, ListServersResponse{});  // a slow request that listed before a change
+  EXPECT_EQ(cache.find(request, 5).encoded, kept.encoded);
+  EXPECT_EQ(cache.find(request, 4).encoded, nullptr);
+}
+
+TEST(ListingCacheTest, StaysWithinItsEntries) {
+  ListingCache cache;
+  for (std::size_t i = 0; i < ListingCache::kMaxEntries + 100; ++i) {
+    ListServersRequest request;
+    request.set_room("home");
+    request.set_protocol("p" + std::to_string(i));
+    cache.keep(request, 1, ListServersResponse{});
+    ASSERT_LE(cache.entries(), ListingCache::kMaxEntries);
+  }
+}
+
 TEST(ListingCacheTest, StaysWithinItsBytes) {
   ListingCache cache(4096);
   ListServersResponse listing;
