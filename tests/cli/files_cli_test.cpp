@@ -219,7 +219,7 @@ TEST_F(FilesCliTest, AKilledSenderIsResumedWhereItStopped) {
   auto server = serve();
   auto getter = start({"files", "get", "clip.mkv", "-o", dest().string(), "--stall-timeout", "2",
                        "--retry-for", "60"});
-  ASSERT_TRUE(wait_for_chunks(dest() / ".clip.mkv.peernet-state", chunks / 3, seconds{180}))
+  ASSERT_TRUE(wait_for_chunks(dest() / ".clip.mkv.peernet-state", chunks / 3, seconds{60}))
       << getter->err();
   server->kill_now();
   const std::uint64_t had = chunks_received(dest() / ".clip.mkv.peernet-state");
@@ -240,7 +240,7 @@ TEST_F(FilesCliTest, AKilledReceiverResumesWhenRunAgain) {
   const std::uint64_t chunks = files::chunk_count(kResumeSize, files::kChunkBytes);
   const auto server = serve();
   auto getter = start({"files", "get", "clip.mkv", "-o", dest().string()});
-  ASSERT_TRUE(wait_for_chunks(dest() / ".clip.mkv.peernet-state", chunks / 2, seconds{180}))
+  ASSERT_TRUE(wait_for_chunks(dest() / ".clip.mkv.peernet-state", chunks / 2, seconds{60}))
       << getter->err();
   getter->kill_now();
   EXPECT_FALSE(fs::exists(dest() / "clip.mkv")) << "a half-written file has the final name";
@@ -260,7 +260,7 @@ TEST_F(FilesCliTest, AnUploadResumesAfterTheServerIsKilled) {
   auto server = serve({"--writable"});
   auto putter = start({"files", "put", (local.path() / "clip.mkv").string(), "--stall-timeout", "5",
                        "--retry-for", "60"});
-  ASSERT_TRUE(wait_for_chunks(share() / ".clip.mkv.peernet-state", chunks / 3, seconds{180}))
+  ASSERT_TRUE(wait_for_chunks(share() / ".clip.mkv.peernet-state", chunks / 3, seconds{60}))
       << putter->err();
   server->kill_now();
   server = serve({"--writable"});
