@@ -18,6 +18,7 @@
 
 #include "cli/process.h"
 #include "integration/daemon_process.h"
+#include "sensors/time_text.h"
 
 namespace peernet {
 namespace {
@@ -300,10 +301,14 @@ TEST_F(SensorsCliTest, ExportWritesTheRangeAsCsvAndJsonAndRollups) {
   // every 2 s, so that no cached value passes for a new one.
   ASSERT_GE(humidity_times.size(), 1U);
   for (std::size_t i = 1; i < humidity_times.size(); ++i) {
-    const auto seconds_of = [](const std::string& t) {
-      return std::stod(t.substr(17, 6)) + 60 * std::stod(t.substr(14, 2));
+    // Whole times, not seconds within the hour: a run may cross an hour or a day.
+    const auto millis_of = [](const std::string& t) {
+      const auto time = sensors::parse_time(t, sensors::Millis{0});
+      EXPECT_TRUE(time.has_value()) << t;
+      return time.value_or(sensors::Millis{0});
     };
-    EXPECT_GE(seconds_of(humidity_times[i]) - seconds_of(humidity_times[i - 1]), 1.999)
+    EXPECT_GE(millis_of(humidity_times[i]) - millis_of(humidity_times[i - 1]),
+              sensors::Millis{1999})
         << humidity_times[i - 1] << " then " << humidity_times[i];
   }
 
