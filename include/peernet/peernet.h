@@ -73,6 +73,38 @@ class Channel {
   virtual void close() = 0;
 };
 
+/// One encoded VP8 video frame.
+struct VideoFrame {
+  std::span<const std::byte> data;
+  /// A frame a decoder can start on; the others depend on the frames before them.
+  bool keyframe = false;
+};
+
+/// The sending end of a connection's video track (Connection::video_sender()). send() may be
+/// called from any thread, typically the encoder's.
+class VideoSender {
+ public:
+  virtual ~VideoSender() = default;
+  /// Queues one encoded frame. Frames are dropped until the connection is open, and then until
+  /// a keyframe, since a decoder can start on nothing else. A full queue (the network slower
+  /// than the encoder) drops its oldest frames. False once the connection is closed.
+  virtual bool send(const VideoFrame& frame) = 0;
+};
+
+/// The serving side's video track on a connection: see Verdict::video.
+struct VideoOut {
+  /// Runs on the client's thread whenever the other side needs a keyframe: once the connection
+  /// is up, and when it lost packets. Ask the encoder for one; must not block.
+  std::function<void()> keyframe_wanted;
+};
+
+/// The knocking side's wish for the other side's video: see Client::connect.
+struct VideoIn {
+  /// Each frame of the other side's video track, in order, on the client's thread. Frames
+  /// come from the first keyframe on. Must not block.
+  std::function<void(const VideoFrame&)> frame;
+};
+
 /// An open WebRTC connection to one peer.
 class Connection {
  public:
@@ -90,14 +122,23 @@ class Connection {
   virtual void on_closed(std::function<void(const Error&)> callback) = 0;
   virtual bool is_open() const = 0;
   virtual void close() = 0;
+  /// The video track this side sends (the serving side, when its Verdict asked for one and
+  /// the knock's offer wants video); null otherwise.
+  virtual std::shared_ptr<VideoSender> video_sender() const = 0;
+  /// Asks the other side for a keyframe of the video this side receives (a recorder starting
+  /// a new file, a decoder that lost its way). Any thread; nothing when there is no video.
+  virtual void request_keyframe() = 0;
 };
 
 /// What the serving side decides about a knock: accept, or refuse with a reason the knocker sees.
 struct Verdict {
   bool accept = true;
   std::string reason;
+  /// Set to send a video track on the connection, when the knock's offer asks for video.
+  std::optional<VideoOut> video;
   static Verdict accepted() { return {}; }
-  static Verdict refused(std::string why) { return {false, std::move(why)}; }
+  static Verdict refused(std::string why) { return {false, std::move(why), std::nullopt}; }
+  static Verdict accepted_with_video(VideoOut out) { return {true, {}, std::move(out)}; }
 };
 
 /// The serving side's callbacks.
@@ -132,6 +173,11 @@ class Client {
   /// kIceFailed, kUnreachable. Blocking; not from a callback.
   std::shared_ptr<Connection> connect(const Server& server, const std::string& protocol,
                                       const std::vector<std::string>& channels = {"peernet"});
+  /// connect(), asking in the offer for the server's VP8 video, whose frames go to `video`.
+  /// The connection is open, as ever, once the first channel is; video follows as the server
+  /// sends it.
+  std::shared_ptr<Connection> connect(const Server& server, const std::string& protocol,
+                                      const std::vector<std::string>& channels, VideoIn video);
 
   /// Registers `server` (its id, display name and services; the room is the client's) and
   /// answers knocks until stop_serving() or destruction. Re-registers by itself after peernetd

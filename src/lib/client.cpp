@@ -209,7 +209,7 @@ class ServeLoop : public std::enable_shared_from_this<ServeLoop> {
     answering_[knock.unique_id()] = connection;
     const std::weak_ptr<ServeLoop> weak = weak_from_this();
     connection->answer(
-        knock, token_,
+        knock, token_, verdict.video,
         [weak, id = knock.unique_id()](Result<UpdateKnockRequest> request) {
           auto self = weak.lock();
           if (!self) {
@@ -340,6 +340,11 @@ struct Client::Impl {
     connections.push_back(connection);
   }
 
+  /// Client::connect, with or without video.
+  std::shared_ptr<Connection> connect(const Server& server, const std::string& protocol,
+                                      const std::vector<std::string>& channels,
+                                      std::optional<VideoIn> video);
+
   /// Runs `start(done)` on the loop and waits for `done`'s result.
   template <class T, class Start>
   T await(Start start) {
@@ -418,6 +423,22 @@ std::vector<Server> Client::find(const std::string& protocol, const std::string&
 
 std::shared_ptr<Connection> Client::connect(const Server& server, const std::string& protocol,
                                             const std::vector<std::string>& channels) {
+  return impl_->connect(server, protocol, channels, std::nullopt);
+}
+
+std::shared_ptr<Connection> Client::connect(const Server& server, const std::string& protocol,
+                                            const std::vector<std::string>& channels,
+                                            VideoIn video) {
+  if (!video.frame) {
+    throw Error{Errc::kInvalid, "connect() with video needs a frame callback"};
+  }
+  return impl_->connect(server, protocol, channels, std::move(video));
+}
+
+std::shared_ptr<Connection> Client::Impl::connect(const Server& server,
+                                                  const std::string& protocol,
+                                                  const std::vector<std::string>& channels,
+                                                  std::optional<VideoIn> video) {
   if (channels.empty()) {
     throw Error{Errc::kInvalid, "connect() needs at least one channel label"};
   }
@@ -428,18 +449,19 @@ std::shared_ptr<Connection> Client::connect(const Server& server, const std::str
                 "server '" + server.unique_id() + "' offers no '" + protocol + "' service"};
   }
   const std::string version = offered->version();
-  return impl_->await<std::shared_ptr<Connection>>(
+  return await<std::shared_ptr<Connection>>(
       [&](std::function<void(Result<std::shared_ptr<Connection>>)> done) {
-        impl_->start_warm_up();
-        auto connection = std::make_shared<ConnectionImpl>(impl_->loop, impl_->signaling,
+        start_warm_up();
+        auto connection = std::make_shared<ConnectionImpl>(loop, signaling,
                                                            ConnectionImpl::Role::kKnocker,
-                                                           impl_->options.poll_wait);
-        if (auto status = connection->start(rtc_config(impl_->options)); !status) {
+                                                           options.poll_wait);
+        if (auto status = connection->start(rtc_config(options)); !status) {
           done(std::move(status).error());
           return;
         }
-        impl_->track(connection);
-        connection->knock(server, protocol, version, channels, impl_->options.connect_timeout,
+        track(connection);
+        connection->knock(server, protocol, version, channels, std::move(video),
+                          options.connect_timeout,
                           [connection, done = std::move(done)](Status status) {
                             if (!status) {
                               done(std::move(status).error());

@@ -131,6 +131,8 @@ Status ConnectionImpl::start(const RtcConfig& config) {
   events.local_candidate = guarded(&ConnectionImpl::on_local_candidate);
   events.state = guarded(&ConnectionImpl::on_state);
   events.channel = guarded(&ConnectionImpl::on_remote_channel);
+  events.video_frame = guarded(&ConnectionImpl::on_video_frame);
+  events.keyframe_wanted = guarded(&ConnectionImpl::on_keyframe_wanted);
   auto peer = RtcPeer::create(loop_->executor(), config, std::move(events));
   if (!peer) {
     return std::move(peer).error();
@@ -161,8 +163,16 @@ void ConnectionImpl::on_open_timer(boost::system::error_code ec) {
 
 void ConnectionImpl::knock(const Server& server, const std::string& protocol,
                            const std::string& version, const std::vector<std::string>& channels,
-                           std::chrono::seconds timeout, std::function<void(Status)> done) {
+                           std::optional<VideoIn> video, std::chrono::seconds timeout,
+                           std::function<void(Status)> done) {
   settled_ = std::move(done);
+  if (video) {
+    if (auto status = peer_->receive_video(); !status) {
+      settle(std::move(status).error());
+      return;
+    }
+    video_in_ = std::move(video);
+  }
   knock_.set_server(server.unique_id());
   knock_.set_protocol(protocol);
   if (!version.empty()) {
@@ -290,6 +300,7 @@ void ConnectionImpl::on_knock_read(Result<Knock> reply) {
 // ---- ConnectionImpl: the serving side -------------------------------------------------------
 
 void ConnectionImpl::answer(const Knock& knock, const std::string& server_token,
+                            std::optional<VideoOut> video,
                             std::function<void(Result<UpdateKnockRequest>)> send,
                             std::function<void(Status)> opened, std::chrono::seconds timeout) {
   knock_ = knock;
@@ -297,6 +308,16 @@ void ConnectionImpl::answer(const Knock& knock, const std::string& server_token,
   send_answer_ = std::move(send);
   settled_ = std::move(opened);
   start_open_timer(timeout);
+  if (video) {
+    auto sender = peer_->send_video();
+    if (!sender) {
+      std::exchange(send_answer_, {})(sender.error());
+      settle(std::move(sender).error());
+      return;
+    }
+    video_sender_ = std::move(sender).value();
+    video_out_ = std::move(video);
+  }
   peer_->answer_offer(knock.offer(), guarded(&ConnectionImpl::on_answer_made));
 }
 
@@ -483,6 +504,33 @@ void ConnectionImpl::on_channel(std::function<void(std::shared_ptr<Channel>)> ca
   });
 }
 
+void ConnectionImpl::on_video_frame(std::vector<std::byte> frame, bool keyframe) {
+  if (video_in_ && video_in_->frame && !closed_) {
+    const auto callback = video_in_->frame;  // it may close the connection
+    callback(VideoFrame{frame, keyframe});
+  }
+}
+
+void ConnectionImpl::on_keyframe_wanted() {
+  if (video_out_ && video_out_->keyframe_wanted && !closed_) {
+    const auto callback = video_out_->keyframe_wanted;
+    callback();
+  }
+}
+
+std::shared_ptr<VideoSender> ConnectionImpl::video_sender() const {
+  return loop_->call([this] { return video_sender_; });
+}
+
+void ConnectionImpl::request_keyframe() {
+  // Posted, not waited for: a recorder asks from its own streaming thread.
+  boost::asio::post(loop_->executor(), [weak = weak_from_this()] {
+    if (auto self = weak.lock(); self && !self->closed_ && self->peer_) {
+      self->peer_->request_keyframe();
+    }
+  });
+}
+
 void ConnectionImpl::on_closed(std::function<void(const Error&)> callback) {
   loop_->call([this, &callback] { on_closed_ = std::move(callback); });
 }
@@ -503,6 +551,8 @@ void ConnectionImpl::close() {
     awaiting_gathering_ = false;
     on_channel_ = nullptr;
     on_closed_ = nullptr;
+    video_in_.reset();
+    video_out_.reset();
     early_remote_channels_.clear();
     if (peer_) {
       peer_->close();

@@ -62,12 +62,12 @@ class ConnectionImpl final : public Connection,
   // The knocking side, on the loop: offer, knock, take the answer, open. `done` gets the
   // outcome once: success when the connection is open.
   void knock(const Server& server, const std::string& protocol, const std::string& version,
-             const std::vector<std::string>& channels, std::chrono::seconds timeout,
-             std::function<void(Status)> done);
+             const std::vector<std::string>& channels, std::optional<VideoIn> video,
+             std::chrono::seconds timeout, std::function<void(Status)> done);
 
   // The serving side, on the loop: answer `knock` and hand the answer to `send` (with the
   // candidates gathered by then); `opened` when the connection is open, or failed.
-  void answer(const Knock& knock, const std::string& server_token,
+  void answer(const Knock& knock, const std::string& server_token, std::optional<VideoOut> video,
               std::function<void(Result<UpdateKnockRequest>)> send,
               std::function<void(Status)> opened, std::chrono::seconds timeout);
   /// Candidates of the knocker that arrived in the serving side's poll.
@@ -81,6 +81,8 @@ class ConnectionImpl final : public Connection,
   void on_closed(std::function<void(const Error&)> callback) override;
   bool is_open() const override;
   void close() override;
+  std::shared_ptr<VideoSender> video_sender() const override;
+  void request_keyframe() override;
 
  private:
   /// A callback that runs `method` on this connection if it is still alive: webrtcbin's and
@@ -98,6 +100,8 @@ class ConnectionImpl final : public Connection,
   void on_local_candidate(const IceCandidateLine& line);
   void on_state(RtcPeer::State state);
   void on_remote_channel(std::shared_ptr<RtcChannel> channel);
+  void on_video_frame(std::vector<std::byte> frame, bool keyframe);
+  void on_keyframe_wanted();
   void start_open_timer(std::chrono::seconds timeout);
   void on_open_timer(boost::system::error_code ec);
   /// Sends the offer or the answer once ICE gathering is complete, or after a short bound
@@ -153,6 +157,9 @@ class ConnectionImpl final : public Connection,
   std::vector<std::shared_ptr<Channel>> early_remote_channels_;
   std::function<void(std::shared_ptr<Channel>)> on_channel_;
   std::function<void(const Error&)> on_closed_;
+  std::optional<VideoIn> video_in_;    // the knocking side's, when it asked for video
+  std::optional<VideoOut> video_out_;  // the serving side's, when its verdict sends video
+  std::shared_ptr<VideoSender> video_sender_;
   bool open_ = false;
   bool closed_ = false;
 };

@@ -233,6 +233,8 @@ class FakeConnection final : public Connection {
 
   bool is_open() const override { return open_; }
   void set_open(bool open) { open_ = open; }
+  std::shared_ptr<VideoSender> video_sender() const override { return nullptr; }
+  void request_keyframe() override {}
 
   /// Ends the connection, as a peer that goes away does (its channels get no close callback).
   void close() override {

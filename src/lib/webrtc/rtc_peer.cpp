@@ -1,5 +1,7 @@
 #include "webrtc/rtc_peer.h"
 
+#include "webrtc/video_track.h"
+
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -455,6 +457,45 @@ class PeerImpl final : public RtcPeer, public std::enable_shared_from_this<PeerI
     return adopt(channel);
   }
 
+  Result<std::shared_ptr<VideoSender>> send_video() override {
+    if (closed_ || video_out_) {
+      return Error{Errc::kInvalid, "a peer sends one video track"};
+    }
+    const Link<PeerImpl> link{executor_, weak_from_this()};
+    auto track = VideoSendTrack::add(pipeline_, webrtc_, [link] {
+      link.post([](PeerImpl& peer) { call_copy(peer.events_.keyframe_wanted); });
+    });
+    if (!track) {
+      return std::move(track).error();
+    }
+    video_out_ = std::move(track).value();
+    return std::shared_ptr<VideoSender>(video_out_);
+  }
+
+  Status receive_video() override {
+    if (closed_ || video_in_) {
+      return Error{Errc::kInvalid, "a peer receives one video track"};
+    }
+    const Link<PeerImpl> link{executor_, weak_from_this()};
+    auto track = VideoReceiveTrack::add(
+        pipeline_, webrtc_, [link](std::vector<std::byte> frame, bool keyframe) {
+          link.post([frame = std::move(frame), keyframe](PeerImpl& peer) mutable {
+            call_copy(peer.events_.video_frame, std::move(frame), keyframe);
+          });
+        });
+    if (!track) {
+      return std::move(track).error();
+    }
+    video_in_ = std::move(track).value();
+    return std::monostate{};
+  }
+
+  void request_keyframe() override {
+    if (video_in_) {
+      video_in_->request_keyframe();
+    }
+  }
+
   void create_offer(std::function<void(Result<std::string>)> done) override {
     gpointer call = glib_owned<DescriptionCall>(Link<PeerImpl>{executor_, weak_from_this()},
                                                 std::move(done), "offer", webrtc_);
@@ -469,6 +510,11 @@ class PeerImpl final : public RtcPeer, public std::enable_shared_from_this<PeerI
     if (description == nullptr) {
       post_result(std::move(done), Error{Errc::kInvalid, "the offer is not an SDP"});
       return;
+    }
+    if (video_out_) {
+      if (const auto pt = vp8_payload_type(offer)) {
+        video_out_->set_payload_type(*pt);
+      }
     }
     gpointer call = glib_owned<DescriptionCall>(Link<PeerImpl>{executor_, weak_from_this()},
                                                 std::move(done), "answer", webrtc_);
@@ -772,6 +818,10 @@ class PeerImpl final : public RtcPeer, public std::enable_shared_from_this<PeerI
     state_ = state;
     if (state == State::kConnected) {
       widen_receive_buffer();
+      if (video_out_) {
+        video_out_->go_live();
+        call_copy(events_.keyframe_wanted);  // the other side's decoder starts on one
+      }
     }
     if (events_.state) {
       events_.state(state);
@@ -862,6 +912,12 @@ class PeerImpl final : public RtcPeer, public std::enable_shared_from_this<PeerI
   /// moment first, so that the channels' closing (an SCTP stream reset) reaches the other side,
   /// which then knows at once that the connection is over.
   void release(bool linger = false) {
+    if (video_out_) {
+      video_out_->close();
+    }
+    if (video_in_) {
+      video_in_->close();
+    }
     auto closing = std::make_shared<Closing>();
     for (auto& channel : channels_) {
       if (channel->gst() != nullptr) {
@@ -892,6 +948,8 @@ class PeerImpl final : public RtcPeer, public std::enable_shared_from_this<PeerI
   std::vector<gulong> handlers_;
   std::vector<std::shared_ptr<ChannelImpl>> channels_;
   std::vector<IceCandidateLine> pending_candidates_;
+  std::shared_ptr<VideoSendTrack> video_out_;
+  std::shared_ptr<VideoReceiveTrack> video_in_;
   State state_ = State::kNew;
   bool remote_set_ = false;
   bool gathering_done_ = false;

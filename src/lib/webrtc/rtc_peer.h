@@ -10,6 +10,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 
+#include "peernet/peernet.h"
 #include "result.h"
 
 namespace peernet::lib {
@@ -81,6 +82,11 @@ class RtcPeer {
     std::function<void(std::shared_ptr<RtcChannel>)> channel;
     /// The connection's state changed.
     std::function<void(State)> state;
+    /// A frame of the other side's video (see receive_video), encoded, in order.
+    std::function<void(std::vector<std::byte> frame, bool keyframe)> video_frame;
+    /// The other side needs a keyframe of our video (see send_video): it just connected, or
+    /// lost packets.
+    std::function<void()> keyframe_wanted;
   };
 
   /// Initializes GStreamer once per process; Errc::kInvalid when webrtcbin is missing.
@@ -98,6 +104,15 @@ class RtcPeer {
 
   /// A channel of this side, negotiated with the offer when created before create_offer().
   virtual std::shared_ptr<RtcChannel> create_channel(const std::string& label) = 0;
+  /// A VP8 video track this side sends, answering an offer that asks for video (receive_video
+  /// on the other side). Before answer_offer(); one per peer.
+  virtual Result<std::shared_ptr<VideoSender>> send_video() = 0;
+  /// Asks the other side for VP8 video in the offer: a receive-only track whose frames come to
+  /// Events::video_frame. Before create_offer(); one per peer.
+  virtual Status receive_video() = 0;
+  /// Asks the other side's sender for a keyframe (an RTCP PLI).
+  virtual void request_keyframe() = 0;
+
   /// Makes the offer, sets it as the local description, and hands over its SDP.
   virtual void create_offer(std::function<void(Result<std::string>)> done) = 0;
   /// Takes the other side's offer and hands over the answer (set as the local description).

@@ -1,0 +1,73 @@
+#pragma once
+
+// The camera protocol ("peernet.camera" version 1) on libpeernet:
+// - the viewer knocks asking for video (Client::connect with VideoIn) and opens a "camera"
+//   channel; the server answers with a VP8 track fed by the shared CameraSource;
+// - on the channel, text messages in JSON. The viewer sends {"type":"snapshot"}; the server
+//   answers {"type":"snapshot","bytes":N} and then the JPEG in binary messages of at most
+//   64 KiB, or {"type":"error","message":"..."}. One snapshot at a time per channel.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <peernet/peernet.h>
+
+#include "camera/camera_source.h"
+
+namespace peernet::camera {
+
+inline constexpr std::string_view kProtocol = "peernet.camera";
+inline constexpr std::string_view kVersion = "1";
+inline constexpr std::string_view kChannelLabel = "camera";
+
+/// The serving side: admits viewers up to a limit, feeds each one the source's frames, and
+/// answers snapshot requests on a thread of its own (a JPEG takes tens of milliseconds).
+class CameraService {
+ public:
+  static constexpr std::size_t kDefaultMaxViewers = 8;
+
+  CameraService(CameraSource& source, std::size_t max_viewers = kDefaultMaxViewers);
+  /// Stops the snapshot thread. Destroy the Client that calls attach() first.
+  ~CameraService();
+  CameraService(const CameraService&) = delete;
+  CameraService& operator=(const CameraService&) = delete;
+
+  /// The service as the server advertises it: protocol, version, codec, size, frame rate.
+  Service describe() const;
+  /// The verdict on a knock (ServeHandlers::screen): accepted with video, unless the camera
+  /// has its limit of viewers.
+  Verdict screen(const Knock& knock);
+  /// Feeds `connection` the video and answers its "camera" channels. On the client's thread,
+  /// from ServeHandlers::connection.
+  void attach(const std::shared_ptr<Connection>& connection, const std::string& peer);
+  /// Viewers connected now.
+  std::size_t viewers() const;
+
+ private:
+  void answer(const std::weak_ptr<Channel>& channel);
+  void run_snapshots(const std::stop_token& stop);
+
+  CameraSource& source_;
+  std::size_t max_viewers_;
+  mutable std::mutex mutex_;
+  std::condition_variable_any wake_;
+  std::vector<std::weak_ptr<Connection>> connections_;
+  std::vector<std::shared_ptr<Channel>> channels_;  // the viewers' "camera" channels, open
+  std::deque<std::weak_ptr<Channel>> snapshot_queue_;
+  std::jthread snapshot_thread_;  // last: stops first
+};
+
+/// The viewing side of a snapshot: asks on `channel` (open, with no other use meanwhile) and
+/// returns the JPEG. Throws Error: kClosed when the channel closes, kRefused with the server's
+/// message, kNoAnswer after `timeout`, kInvalid when the answer breaks the protocol.
+std::vector<std::byte> fetch_snapshot(Channel& channel, std::chrono::milliseconds timeout);
+
+}  // namespace peernet::camera

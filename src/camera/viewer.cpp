@@ -1,0 +1,263 @@
+#include "camera/viewer.h"
+
+#include <condition_variable>
+#include <utility>
+
+#include <fmt/format.h>
+#include <gst/app/gstappsrc.h>
+#include <gst/gst.h>
+#include <gst/video/video.h>
+#include <spdlog/spdlog.h>
+
+#include "camera/camera_source.h"
+#include "camera/gst_util.h"
+#include "camera/retention.h"
+
+namespace peernet::camera {
+namespace {
+
+namespace fs = std::filesystem;
+
+/// How long end_stream waits for the recording to be finished.
+constexpr std::chrono::seconds kFinishTimeout{5};
+
+}  // namespace
+
+/// What the streaming threads update, and the viewer reads.
+struct Viewer::Shared {
+  ViewerOptions options;
+  std::function<void()> keyframe_wanted;
+  mutable std::mutex mutex;
+  std::condition_variable ended;
+  ViewerStats stats;
+  fs::path current;
+  std::string failure;
+  bool eos = false;
+
+  static GstPadProbeReturn on_decoded(GstPad* pad, GstPadProbeInfo* info, gpointer data) {
+    auto* self = static_cast<Shared*>(data);
+    GstBuffer* buffer = GST_PAD_PROBE_INFO_BUFFER(info);
+    GstCaps* caps = gst_pad_get_current_caps(pad);
+    GstVideoInfo video;
+    const bool known = caps != nullptr && gst_video_info_from_caps(&video, caps) != FALSE;
+    if (caps != nullptr) {
+      gst_caps_unref(caps);
+    }
+    if (buffer == nullptr || !known) {
+      return GST_PAD_PROBE_OK;
+    }
+    std::uint64_t stamp = 0;
+    if (self->options.read_stamps) {
+      GstVideoFrame frame;
+      if (gst_video_frame_map(&frame, &video, buffer, GST_MAP_READ) != FALSE) {
+        stamp = read_time_stamp(static_cast<const std::uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(&frame, 0)),
+                                GST_VIDEO_FRAME_PLANE_STRIDE(&frame, 0),
+                                GST_VIDEO_FRAME_WIDTH(&frame), GST_VIDEO_FRAME_HEIGHT(&frame));
+        gst_video_frame_unmap(&frame);
+      }
+    }
+    const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::system_clock::now().time_since_epoch());
+    const std::lock_guard lock(self->mutex);
+    ++self->stats.frames_decoded;
+    self->stats.width = static_cast<std::uint32_t>(GST_VIDEO_INFO_WIDTH(&video));
+    self->stats.height = static_cast<std::uint32_t>(GST_VIDEO_INFO_HEIGHT(&video));
+    if (stamp != 0) {
+      self->stats.latencies_ms.push_back(static_cast<double>(now.count()) / 1000.0 -
+                                         static_cast<double>(stamp));
+    }
+    return GST_PAD_PROBE_OK;
+  }
+
+  static GstPadProbeReturn on_upstream(GstPad* /*pad*/, GstPadProbeInfo* info, gpointer data) {
+    GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
+    if (event == nullptr || !gst_video_event_is_force_key_unit(event)) {
+      return GST_PAD_PROBE_OK;
+    }
+    auto* self = static_cast<Shared*>(data);
+    if (self->keyframe_wanted) {
+      self->keyframe_wanted();
+    }
+    return GST_PAD_PROBE_DROP;
+  }
+
+  /// splitmuxsink asks for the next file's name.
+  static gchar* on_format_location(GstElement* /*recorder*/, guint /*fragment*/, gpointer data) {
+    auto* self = static_cast<Shared*>(data);
+    const std::string base = recording_name(self->options.camera_name,
+                                            std::chrono::system_clock::now());
+    fs::path path = self->options.record_dir / base;
+    std::error_code ec;
+    for (int n = 2; fs::exists(path, ec) && n < 1000; ++n) {  // two streams in one second
+      path = self->options.record_dir /
+             fmt::format("{}-{}.webm", base.substr(0, base.size() - 5), n);
+    }
+    spdlog::info("recording to {}", path.string());
+    const std::lock_guard lock(self->mutex);
+    self->current = path;
+    self->stats.segments.push_back(path);
+    return g_strdup(path.c_str());
+  }
+
+  void on_message(GstMessage* message) {
+    const std::lock_guard lock(mutex);
+    if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_EOS) {
+      eos = true;
+      ended.notify_all();
+      return;
+    }
+    const std::string why = error_text(message);
+    spdlog::error("video pipeline: {}", why);
+    if (failure.empty()) {
+      failure = why;
+    }
+    eos = true;  // nothing more will come out of it
+    ended.notify_all();
+  }
+};
+
+struct Viewer::Stream {
+  std::unique_ptr<PlayingPipeline> playing;
+  GstElement* appsrc = nullptr;  // the pipeline's
+  PictureSize size;
+};
+
+Viewer::Viewer(ViewerOptions options, std::function<void()> keyframe_wanted)
+    : options_(std::move(options)), shared_(std::make_shared<Shared>()) {
+  init_gstreamer();
+  shared_->options = options_;
+  shared_->keyframe_wanted = std::move(keyframe_wanted);
+  require_elements({"appsrc", "tee", "queue", "vp8dec", "fakesink"});
+  if (options_.window) {
+    require_elements({"videoconvert", "autovideosink"});
+  }
+  if (!options_.record_dir.empty()) {
+    require_elements({"splitmuxsink", "webmmux"});
+  }
+}
+
+Viewer::~Viewer() { end_stream(); }
+
+void Viewer::push(const VideoFrame& frame) {
+  {
+    const std::lock_guard lock(shared_->mutex);
+    ++shared_->stats.frames_received;
+  }
+  if (frame.keyframe) {
+    const auto size = vp8_keyframe_size(frame.data);
+    if (!size) {
+      return;  // not VP8: nothing to do with it
+    }
+    if (stream_ && !(stream_->size == *size)) {
+      spdlog::info("the picture changed to {}x{}", size->width, size->height);
+      end_stream();
+    }
+    if (!stream_) {
+      start_stream(size->width, size->height);
+    }
+  }
+  if (!stream_) {
+    return;  // waiting for a keyframe to start on
+  }
+  GstBuffer* buffer = gst_buffer_new_memdup(frame.data.data(), frame.data.size());
+  if (!frame.keyframe) {
+    GST_BUFFER_FLAG_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT);
+  }
+  gst_app_src_push_buffer(GST_APP_SRC(stream_->appsrc), buffer);
+}
+
+void Viewer::start_stream(std::uint32_t width, std::uint32_t height) {
+  std::string description = fmt::format(
+      "appsrc name=in is-live=true format=time do-timestamp=true max-bytes=8388608 "
+      "caps=video/x-vp8,width={},height={},framerate=0/1 ! tee name=split ",
+      width, height);
+  const bool decode = options_.window || options_.decode;
+  if (options_.window) {
+    description +=
+        "split. ! queue ! vp8dec name=decoder ! videoconvert ! autovideosink sync=false ";
+  } else if (decode) {
+    description += "split. ! queue ! vp8dec name=decoder ! fakesink sync=false async=false ";
+  }
+  const bool record = !options_.record_dir.empty();
+  if (record) {
+    description += fmt::format(
+        "split. ! queue ! splitmuxsink name=recorder max-size-time={} max-size-bytes=0 "
+        "async-finalize=true muxer-factory=webmmux ",
+        std::chrono::nanoseconds(options_.segment).count());
+  }
+  if (!decode && !record) {
+    description += "split. ! fakesink sync=false async=false";
+  }
+  GError* error = nullptr;
+  GstElement* built = gst_parse_launch(description.c_str(), &error);
+  if (built == nullptr || error != nullptr) {
+    const std::string why = error != nullptr ? error->message : "unknown error";
+    g_clear_error(&error);
+    if (built != nullptr) {
+      gst_object_unref(gst_object_ref_sink(built));
+    }
+    throw Error{Errc::kInvalid, "GStreamer could not build the viewing pipeline: " + why};
+  }
+  {
+    const std::lock_guard lock(shared_->mutex);
+    shared_->eos = false;
+  }
+  auto stream = std::make_unique<Stream>();
+  auto* shared = shared_.get();
+  stream->playing = std::make_unique<PlayingPipeline>(
+      built, [shared](GstMessage* message) { shared->on_message(message); });
+  stream->appsrc = stream->playing->element("in");
+  stream->size = {width, height};
+  GstPad* out = gst_element_get_static_pad(stream->appsrc, "src");
+  gst_pad_add_probe(out, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM, &Shared::on_upstream, shared,
+                    nullptr);
+  gst_object_unref(out);
+  if (GstElement* decoder = stream->playing->element("decoder")) {
+    GstPad* pad = gst_element_get_static_pad(decoder, "src");
+    gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, &Shared::on_decoded, shared, nullptr);
+    gst_object_unref(pad);
+  }
+  if (GstElement* recorder = stream->playing->element("recorder")) {
+    g_signal_connect(recorder, "format-location", G_CALLBACK(&Shared::on_format_location),
+                     shared);
+  }
+  if (!stream->playing->start()) {
+    throw Error{Errc::kInvalid, options_.window
+                                    ? "the video window would not open: is there a display?"
+                                    : "the viewing pipeline would not start"};
+  }
+  spdlog::info("video {}x{} started", width, height);
+  stream_ = std::move(stream);
+}
+
+void Viewer::end_stream() {
+  if (!stream_) {
+    return;
+  }
+  gst_app_src_end_of_stream(GST_APP_SRC(stream_->appsrc));
+  {
+    std::unique_lock lock(shared_->mutex);
+    if (!shared_->ended.wait_for(lock, kFinishTimeout, [this] { return shared_->eos; })) {
+      spdlog::warn("the recording did not finish within {} s", kFinishTimeout.count());
+    }
+    shared_->current.clear();
+  }
+  stream_.reset();
+}
+
+ViewerStats Viewer::stats() const {
+  const std::lock_guard lock(shared_->mutex);
+  return shared_->stats;
+}
+
+fs::path Viewer::current_segment() const {
+  const std::lock_guard lock(shared_->mutex);
+  return shared_->current;
+}
+
+std::string Viewer::failure() const {
+  const std::lock_guard lock(shared_->mutex);
+  return shared_->failure;
+}
+
+}  // namespace peernet::camera
