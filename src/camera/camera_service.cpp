@@ -61,8 +61,7 @@ std::size_t CameraService::viewers() const {
                     [](const std::weak_ptr<Connection>& weak) { return !weak.expired(); }));
 }
 
-void CameraService::attach(const std::shared_ptr<Connection>& connection,
-                           const std::string& peer) {
+void CameraService::attach(const std::shared_ptr<Connection>& connection, const std::string& peer) {
   auto sender = connection->video_sender();
   if (!sender) {
     spdlog::info("{}: asked for no video; only snapshots", peer);
@@ -157,8 +156,7 @@ void CameraService::run_snapshots(const std::stop_token& stop) {
       if (!jpeg) {
         channel->send_text(error_message("no frame to take a snapshot of yet"));
       } else {
-        channel->send_text(
-            nlohmann::json{{"type", "snapshot"}, {"bytes", jpeg->size()}}.dump());
+        channel->send_text(nlohmann::json{{"type", "snapshot"}, {"bytes", jpeg->size()}}.dump());
         for (std::size_t at = 0; at < jpeg->size(); at += Channel::kMaxMessageBytes) {
           const std::size_t size = std::min(Channel::kMaxMessageBytes, jpeg->size() - at);
           if (!channel->send(std::span(*jpeg).subspan(at, size))) {
@@ -212,8 +210,8 @@ std::vector<std::byte> fetch_snapshot(Channel& channel, std::chrono::millisecond
     } else {
       inbox->failure = Error{Errc::kInvalid, "the camera sent more than it announced"};
     }
-    inbox->done = inbox->failure.has_value() ||
-                  (inbox->expected && inbox->jpeg.size() == *inbox->expected);
+    inbox->done =
+        inbox->failure.has_value() || (inbox->expected && inbox->jpeg.size() == *inbox->expected);
     inbox->changed.notify_all();
   });
   channel.on_close([inbox] {

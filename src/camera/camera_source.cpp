@@ -1,7 +1,6 @@
 #include "camera/camera_source.h"
 
 #include <fcntl.h>
-#include <linux/videodev2.h>
 #include <sys/ioctl.h>
 
 #include <algorithm>
@@ -13,6 +12,7 @@
 #include <gst/app/gstappsink.h>
 #include <gst/gst.h>
 #include <gst/video/video.h>
+#include <linux/videodev2.h>
 #include <spdlog/spdlog.h>
 
 #include "camera/gst_util.h"
@@ -76,8 +76,8 @@ std::optional<std::pair<fs::path, std::string>> find_camera() {
 
 struct CameraSource::Pipeline {
   std::unique_ptr<PlayingPipeline> playing;
-  GstElement* encoded = nullptr;   // the encoder's appsink, owned by the pipeline
-  GstElement* last = nullptr;      // the fakesink keeping the last raw frame
+  GstElement* encoded = nullptr;  // the encoder's appsink, owned by the pipeline
+  GstElement* last = nullptr;     // the fakesink keeping the last raw frame
   SourceInfo info;
   bool loop_file = false;
 
@@ -104,9 +104,8 @@ struct CameraSource::Pipeline {
     keyframe_pending = false;
     ++stats.keyframes_forced;
     // Upstream from the appsink to vp8enc, which makes the next frame a keyframe.
-    gst_element_send_event(encoded,
-                           gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE,
-                                                                       0));
+    gst_element_send_event(
+        encoded, gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
   }
 
   static GstFlowReturn on_encoded(GstElement* appsink, gpointer data) {
@@ -118,9 +117,8 @@ struct CameraSource::Pipeline {
     GstBuffer* buffer = gst_sample_get_buffer(sample);
     GstMapInfo map;
     if (buffer != nullptr && gst_buffer_map(buffer, &map, GST_MAP_READ) != FALSE) {
-      const VideoFrame frame{
-          std::span(reinterpret_cast<const std::byte*>(map.data), map.size),
-          !GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT)};
+      const VideoFrame frame{std::span(reinterpret_cast<const std::byte*>(map.data), map.size),
+                             !GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT)};
       std::vector<std::shared_ptr<VideoSender>> senders;
       {
         const std::lock_guard lock(self->mutex);
@@ -204,8 +202,8 @@ CameraSource::~CameraSource() = default;
 std::unique_ptr<CameraSource> CameraSource::open(const SourceOptions& options) {
   init_gstreamer();
   require_elements({"videoconvert", "videoscale", "videorate", "vp8enc", "appsink", "tee"});
-  if (options.width < 16 || options.height < 16 || options.width > 7680 ||
-      options.height > 4320 || options.width % 2 != 0 || options.height % 2 != 0) {
+  if (options.width < 16 || options.height < 16 || options.width > 7680 || options.height > 4320 ||
+      options.width % 2 != 0 || options.height % 2 != 0) {
     throw Error{Errc::kInvalid, fmt::format("{}x{} is not a picture size to encode (even numbers "
                                             "from 16x16 to 7680x4320)",
                                             options.width, options.height)};
@@ -310,8 +308,8 @@ std::unique_ptr<CameraSource> CameraSource::open(const SourceOptions& options) {
     throw Error{Errc::kInvalid, "the camera pipeline would not start (" + info.description +
                                     "): is the device busy, or the file not a video?"};
   }
-  spdlog::info("camera source: {}, VP8 {}x{} at {} fps, {} kbit/s", info.description,
-               info.width, info.height, info.frame_rate, options.bitrate_kbps);
+  spdlog::info("camera source: {}, VP8 {}x{} at {} fps, {} kbit/s", info.description, info.width,
+               info.height, info.frame_rate, options.bitrate_kbps);
   return std::unique_ptr<CameraSource>(new CameraSource(std::move(pipe)));
 }
 

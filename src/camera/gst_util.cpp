@@ -6,6 +6,7 @@
 #include <utility>
 
 #include <gst/gst.h>
+
 #include <peernet/error.h>
 
 namespace peernet::camera {

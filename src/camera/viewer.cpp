@@ -50,16 +50,19 @@ struct Viewer::Shared {
     if (self->options.read_stamps) {
       GstVideoFrame frame;
       if (gst_video_frame_map(&frame, &video, buffer, GST_MAP_READ) != FALSE) {
-        stamp = read_time_stamp(static_cast<const std::uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(&frame, 0)),
-                                GST_VIDEO_FRAME_PLANE_STRIDE(&frame, 0),
-                                GST_VIDEO_FRAME_WIDTH(&frame), GST_VIDEO_FRAME_HEIGHT(&frame));
+        stamp =
+            read_time_stamp(static_cast<const std::uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(&frame, 0)),
+                            GST_VIDEO_FRAME_PLANE_STRIDE(&frame, 0), GST_VIDEO_FRAME_WIDTH(&frame),
+                            GST_VIDEO_FRAME_HEIGHT(&frame));
         gst_video_frame_unmap(&frame);
       }
     }
     const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::system_clock::now().time_since_epoch());
     const std::lock_guard lock(self->mutex);
-    ++self->stats.frames_decoded;
+    if (self->stats.frames_decoded++ == 0) {
+      self->stats.first_decoded = std::chrono::steady_clock::now();
+    }
     self->stats.width = static_cast<std::uint32_t>(GST_VIDEO_INFO_WIDTH(&video));
     self->stats.height = static_cast<std::uint32_t>(GST_VIDEO_INFO_HEIGHT(&video));
     if (stamp != 0) {
@@ -84,13 +87,13 @@ struct Viewer::Shared {
   /// splitmuxsink asks for the next file's name.
   static gchar* on_format_location(GstElement* /*recorder*/, guint /*fragment*/, gpointer data) {
     auto* self = static_cast<Shared*>(data);
-    const std::string base = recording_name(self->options.camera_name,
-                                            std::chrono::system_clock::now());
+    const std::string base =
+        recording_name(self->options.camera_name, std::chrono::system_clock::now());
     fs::path path = self->options.record_dir / base;
     std::error_code ec;
     for (int n = 2; fs::exists(path, ec) && n < 1000; ++n) {  // two streams in one second
-      path = self->options.record_dir /
-             fmt::format("{}-{}.webm", base.substr(0, base.size() - 5), n);
+      path =
+          self->options.record_dir / fmt::format("{}-{}.webm", base.substr(0, base.size() - 5), n);
     }
     spdlog::info("recording to {}", path.string());
     const std::lock_guard lock(self->mutex);
@@ -209,8 +212,7 @@ void Viewer::start_stream(std::uint32_t width, std::uint32_t height) {
   stream->appsrc = stream->playing->element("in");
   stream->size = {width, height};
   GstPad* out = gst_element_get_static_pad(stream->appsrc, "src");
-  gst_pad_add_probe(out, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM, &Shared::on_upstream, shared,
-                    nullptr);
+  gst_pad_add_probe(out, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM, &Shared::on_upstream, shared, nullptr);
   gst_object_unref(out);
   if (GstElement* decoder = stream->playing->element("decoder")) {
     GstPad* pad = gst_element_get_static_pad(decoder, "src");
@@ -218,8 +220,7 @@ void Viewer::start_stream(std::uint32_t width, std::uint32_t height) {
     gst_object_unref(pad);
   }
   if (GstElement* recorder = stream->playing->element("recorder")) {
-    g_signal_connect(recorder, "format-location", G_CALLBACK(&Shared::on_format_location),
-                     shared);
+    g_signal_connect(recorder, "format-location", G_CALLBACK(&Shared::on_format_location), shared);
   }
   if (!stream->playing->start()) {
     throw Error{Errc::kInvalid, options_.window

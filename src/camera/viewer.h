@@ -41,6 +41,8 @@ struct ViewerStats {
   std::uint64_t frames_decoded = 0;
   std::uint32_t width = 0;  ///< of the last decoded frame
   std::uint32_t height = 0;
+  /// When the first frame was decoded (knock to picture, with the time of the knock).
+  std::optional<std::chrono::steady_clock::time_point> first_decoded;
   /// Milliseconds from the source's time stamp to the decoded frame, one per stamped frame.
   std::vector<double> latencies_ms;
   /// Every recording file started, in order.

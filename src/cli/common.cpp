@@ -1,9 +1,13 @@
 #include "cli/common.h"
 
+#include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
+#include <limits>
 #include <stdexcept>
+#include <string_view>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -11,6 +15,7 @@
 #include "files/file_client.h"
 #include "files/safe_dir.h"
 #include "sensors/config.h"
+#include "sensors/time_text.h"
 
 namespace peernet::cli {
 namespace {
@@ -184,14 +189,48 @@ void block_stop_signals() {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 }
 
-int wait_for_stop_signal() {
+int poll_stop_signal(std::chrono::milliseconds wait) {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
-  int signal_number = 0;
-  sigwait(&signals, &signal_number);
-  return signal_number;
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(wait);
+  const timespec timeout{static_cast<time_t>(seconds.count()),
+                         static_cast<long>(std::chrono::nanoseconds(wait - seconds).count())};
+  const int signal_number = sigtimedwait(&signals, nullptr, &timeout);
+  return signal_number > 0 ? signal_number : 0;
+}
+
+std::int64_t duration_flag(const std::string& text, const char* flag) {
+  const auto duration = sensors::parse_duration(text);
+  if (!duration) {
+    throw CLI::ValidationError(flag, "\"" + text + "\" is not a duration (90s, 5m, 48h, 30d)");
+  }
+  return *duration;
+}
+
+std::uint64_t bytes_flag(const std::string& text, const char* flag) {
+  std::uint64_t number = 0;
+  const char* end = text.data() + text.size();
+  const auto [rest, error] = std::from_chars(text.data(), end, number);
+  const std::string_view unit(rest, static_cast<std::size_t>(end - rest));
+  int shift = -1;
+  if (unit.empty() || unit == "B") {
+    shift = 0;
+  } else if (unit == "K" || unit == "KiB") {
+    shift = 10;
+  } else if (unit == "M" || unit == "MiB") {
+    shift = 20;
+  } else if (unit == "G" || unit == "GiB") {
+    shift = 30;
+  } else if (unit == "T" || unit == "TiB") {
+    shift = 40;
+  }
+  if (error != std::errc{} || rest == text.data() || shift < 0 ||
+      number > (std::numeric_limits<std::uint64_t>::max() >> shift)) {
+    throw CLI::ValidationError(flag, "\"" + text + "\" is not a size (500M, 50G, 2T)");
+  }
+  return number << shift;
 }
 
 }  // namespace peernet::cli

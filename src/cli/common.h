@@ -3,6 +3,8 @@
 // What every `peernet` subcommand shares: where peernetd is, the room, how to reach peers, how
 // loud to be, and how an error becomes a message and an exit status.
 
+#include <chrono>
+#include <cstdint>
 #include <exception>
 #include <string>
 #include <vector>
@@ -53,9 +55,18 @@ Server choose_server(Client& client, const std::string& protocol, const std::str
 /// characters become \xNN, so that nothing the peer sends can drive the terminal.
 std::string printable(std::string_view text);
 
+/// `text` as a duration in milliseconds ("90s", "5m", "48h", "30d"); throws CLI::ValidationError
+/// naming `flag` when it is not one.
+std::int64_t duration_flag(const std::string& text, const char* flag);
+
+/// `text` as a number of bytes ("500M", "50G", "2T", "1048576"; powers of 1024); throws
+/// CLI::ValidationError naming `flag` when it is not one.
+std::uint64_t bytes_flag(const std::string& text, const char* flag);
+
 /// Blocks SIGINT and SIGTERM in this thread (call before any thread starts, so that every thread
-/// inherits the mask) and returns when one arrives.
+/// inherits the mask); poll_stop_signal then takes them.
 void block_stop_signals();
-int wait_for_stop_signal();
+/// The stop signal that arrived within `wait` (after block_stop_signals()), or 0.
+int poll_stop_signal(std::chrono::milliseconds wait);
 
 }  // namespace peernet::cli

@@ -1,11 +1,13 @@
 // peernet: the command line of PeerNet. One executable with subcommands, as git or docker:
-// `peernet files serve|ls|get|put`, `peernet sensors serve|ls|watch|export`.
+// `peernet files serve|ls|get|put`, `peernet sensors serve|ls|watch|export`,
+// `peernet camera serve|view`.
 #include <cstdio>
 #include <exception>
 #include <functional>
 
 #include <CLI/CLI.hpp>
 
+#include "cli/camera_command.h"
 #include "cli/common.h"
 #include "cli/files_command.h"
 #include "cli/sensors_command.h"
@@ -22,6 +24,7 @@ int main(int argc, char** argv) {
   std::function<int()> run;
   add_files_command(app, global, run);
   add_sensors_command(app, global, run);
+  add_camera_command(app, global, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

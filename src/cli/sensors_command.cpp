@@ -44,14 +44,6 @@ namespace fs = std::filesystem;
 using sensors::Millis;
 
 /// A flag's duration ("90s", "5m", "48h", "30d"), or a usage error naming the flag.
-Millis duration_flag(const std::string& text, const char* flag) {
-  const auto duration = sensors::parse_duration(text);
-  if (!duration) {
-    throw CLI::ValidationError(flag, "\"" + text + "\" is not a duration (90s, 5m, 48h, 30d)");
-  }
-  return *duration;
-}
-
 std::string format_value(const std::optional<double>& value) {
   if (!value) {
     return "-";

@@ -92,6 +92,7 @@ int run_server(Client& client, const Serving& serving) {
                                   ? fs::path{}
                                   : serving.state_dir / (serving.server.unique_id() + ".token");
   ServeHandlers handlers;
+  handlers.screen = serving.screen;
   handlers.connection = [&serving](const std::shared_ptr<Connection>& connection) {
     const std::string peer = "knock " + connection->knock().unique_id().substr(0, 8);
     spdlog::info("{}: connected", peer);
@@ -112,7 +113,14 @@ int run_server(Client& client, const Serving& serving) {
                token_file.empty() ? std::string{} : read_token(token_file, serving.owner));
   std::fprintf(stderr, "peernet: %s in room \"%s\" at %s; Ctrl-C stops\n", serving.banner.c_str(),
                client.options().room.c_str(), client.options().daemon.c_str());
-  const int signal_number = wait_for_stop_signal();
+  int signal_number = 0;
+  while ((signal_number = poll_stop_signal(std::chrono::seconds{1})) == 0) {
+    if (const std::string broken = serving.failure ? serving.failure() : ""; !broken.empty()) {
+      std::fprintf(stderr, "peernet: %s; withdrawing\n", broken.c_str());
+      client.stop_serving();
+      return kFailed;
+    }
+  }
   spdlog::info("signal {}: withdrawing from peernetd", signal_number);
   client.stop_serving();
   return kOk;

@@ -33,6 +33,11 @@ struct Serving {
   std::function<void(const std::shared_ptr<Connection>&, const std::string& peer)> attach;
   /// Printed once registered, on stderr: "peernet: sharing ... ; Ctrl-C stops".
   std::string banner;
+  /// Decides on each knock (default: accept).
+  std::function<Verdict(const Knock&)> screen;
+  /// Checked every second: a non-empty answer (what broke: a camera unplugged) withdraws the
+  /// server and ends run_server with kFailed.
+  std::function<std::string()> failure;
 };
 
 /// Registers `serving.server` (taking over the kept registration at once after a restart),

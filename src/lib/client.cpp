@@ -435,8 +435,7 @@ std::shared_ptr<Connection> Client::connect(const Server& server, const std::str
   return impl_->connect(server, protocol, channels, std::move(video));
 }
 
-std::shared_ptr<Connection> Client::Impl::connect(const Server& server,
-                                                  const std::string& protocol,
+std::shared_ptr<Connection> Client::Impl::connect(const Server& server, const std::string& protocol,
                                                   const std::vector<std::string>& channels,
                                                   std::optional<VideoIn> video) {
   if (channels.empty()) {
@@ -452,9 +451,8 @@ std::shared_ptr<Connection> Client::Impl::connect(const Server& server,
   return await<std::shared_ptr<Connection>>(
       [&](std::function<void(Result<std::shared_ptr<Connection>>)> done) {
         start_warm_up();
-        auto connection = std::make_shared<ConnectionImpl>(loop, signaling,
-                                                           ConnectionImpl::Role::kKnocker,
-                                                           options.poll_wait);
+        auto connection = std::make_shared<ConnectionImpl>(
+            loop, signaling, ConnectionImpl::Role::kKnocker, options.poll_wait);
         if (auto status = connection->start(rtc_config(options)); !status) {
           done(std::move(status).error());
           return;

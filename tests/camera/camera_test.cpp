@@ -8,9 +8,9 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <utility>
 #include <regex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <gst/pbutils/pbutils.h>
@@ -99,9 +99,9 @@ class CameraTest : public ::testing::Test {
       return watcher;
     }
     auto* viewer = watcher.viewer.get();
-    watcher.connection =
-        watcher.client->connect(servers[0], std::string(kProtocol), {std::string(kChannelLabel)},
-                                VideoIn{[viewer](const VideoFrame& frame) { viewer->push(frame); }});
+    watcher.connection = watcher.client->connect(
+        servers[0], std::string(kProtocol), {std::string(kChannelLabel)},
+        VideoIn{[viewer](const VideoFrame& frame) { viewer->push(frame); }});
     *holder = watcher.connection;
     watcher.connected_at = Clock::now();
     return watcher;
@@ -176,8 +176,8 @@ TEST_F(CameraTest, TwoViewersAtOnceShareOneEncoder) {
   Watcher second = watch();
   ASSERT_TRUE(first.connection && second.connection);
   const auto encoded_before = source_->stats().frames_encoded;
-  const auto decoded_before = std::min(first.viewer->stats().frames_decoded,
-                                       second.viewer->stats().frames_decoded);
+  const auto decoded_before =
+      std::min(first.viewer->stats().frames_decoded, second.viewer->stats().frames_decoded);
   const auto start = Clock::now();
   std::this_thread::sleep_for(seconds{3});
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
@@ -254,8 +254,8 @@ Discovered discover(const fs::path& file) {
   GstDiscovererInfo* info = gst_discoverer_discover_uri(discoverer, uri, &error);
   g_free(uri);
   if (info == nullptr || gst_discoverer_info_get_result(info) != GST_DISCOVERER_OK) {
-    ADD_FAILURE() << file << " is not a playable file: "
-                  << (error != nullptr ? error->message : "unknown");
+    ADD_FAILURE() << file
+                  << " is not a playable file: " << (error != nullptr ? error->message : "unknown");
   } else {
     found.seconds = static_cast<double>(gst_discoverer_info_get_duration(info)) / GST_SECOND;
     GList* streams = gst_discoverer_info_get_video_streams(info);
@@ -286,15 +286,16 @@ TEST_F(CameraTest, RecordingsAreSegmentsOfTheSetLengthThatPlay) {
   viewer_options.camera_name = "porch";
   viewer_options.segment = seconds{2};
   Watcher watcher = watch(viewer_options);
-  ASSERT_TRUE(eventually([&] { return watcher.viewer->stats().segments.size() >= 3; },
-                         seconds{20}));
+  ASSERT_TRUE(
+      eventually([&] { return watcher.viewer->stats().segments.size() >= 3; }, seconds{20}));
   watcher.viewer->end_stream();  // finishes the third file properly
   const auto segments = watcher.viewer->stats().segments;
   ASSERT_GE(segments.size(), 3U);
   for (std::size_t i = 0; i < segments.size(); ++i) {
     SCOPED_TRACE(segments[i].string());
-    EXPECT_TRUE(std::regex_match(segments[i].filename().string(),
-                                 std::regex(R"(porch_\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d(-\d+)?\.webm)")));
+    EXPECT_TRUE(
+        std::regex_match(segments[i].filename().string(),
+                         std::regex(R"(porch_\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d(-\d+)?\.webm)")));
     const Discovered found = discover(segments[i]);
     EXPECT_EQ(found.codec, "video/x-vp8");
     EXPECT_EQ(found.width, 320U);

@@ -16,8 +16,8 @@ TEST(TimeStampTest, WhatIsDrawnIsReadBack) {
   const int height = 480;
   const int stride = 704;  // wider than the picture, as decoders lay rows out
   std::vector<std::uint8_t> luma(static_cast<std::size_t>(stride) * height, 100);
-  for (const std::uint64_t millis : {std::uint64_t{1}, std::uint64_t{1764511500123},
-                                     (std::uint64_t{1} << 48U) - 1}) {
+  for (const std::uint64_t millis :
+       {std::uint64_t{1}, std::uint64_t{1764511500123}, (std::uint64_t{1} << 48U) - 1}) {
     draw_time_stamp(luma.data(), stride, width, height, millis);
     EXPECT_EQ(read_time_stamp(luma.data(), stride, width, height), millis);
   }
@@ -34,10 +34,9 @@ TEST(TimeStampTest, AFrameWithoutAStampReadsAsNone) {
 
 TEST(Vp8HeaderTest, AKeyframeGivesItsSize) {
   // Frame tag (keyframe, version 0, shown), start code, 640 and 480 as 14-bit numbers.
-  const std::vector<std::byte> key = {std::byte{0x50}, std::byte{0x2d}, std::byte{0x01},
-                                      std::byte{0x9d}, std::byte{0x01}, std::byte{0x2a},
-                                      std::byte{0x80}, std::byte{0x02}, std::byte{0xe0},
-                                      std::byte{0x01}};
+  const std::vector<std::byte> key = {
+      std::byte{0x50}, std::byte{0x2d}, std::byte{0x01}, std::byte{0x9d}, std::byte{0x01},
+      std::byte{0x2a}, std::byte{0x80}, std::byte{0x02}, std::byte{0xe0}, std::byte{0x01}};
   const auto size = vp8_keyframe_size(key);
   ASSERT_TRUE(size.has_value());
   EXPECT_EQ(size->width, 640U);
@@ -45,10 +44,9 @@ TEST(Vp8HeaderTest, AKeyframeGivesItsSize) {
 }
 
 TEST(Vp8HeaderTest, DeltaFramesAndOtherBytesGiveNone) {
-  std::vector<std::byte> delta = {std::byte{0x51}, std::byte{0x2d}, std::byte{0x01},
-                                  std::byte{0x9d}, std::byte{0x01}, std::byte{0x2a},
-                                  std::byte{0x80}, std::byte{0x02}, std::byte{0xe0},
-                                  std::byte{0x01}};
+  std::vector<std::byte> delta = {
+      std::byte{0x51}, std::byte{0x2d}, std::byte{0x01}, std::byte{0x9d}, std::byte{0x01},
+      std::byte{0x2a}, std::byte{0x80}, std::byte{0x02}, std::byte{0xe0}, std::byte{0x01}};
   EXPECT_FALSE(vp8_keyframe_size(delta).has_value());
   delta[0] = std::byte{0x50};
   delta[4] = std::byte{0x00};  // a broken start code

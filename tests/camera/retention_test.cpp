@@ -28,8 +28,8 @@ struct Folder {
   std::vector<Recording> recordings;
   Folder() {
     for (int i = 0; i < 10; ++i) {
-      recordings.push_back({fs::path("cam_" + std::to_string(i) + ".webm"), 100 * kMiB,
-                            now - hours{10 - i}});
+      recordings.push_back(
+          {fs::path("cam_" + std::to_string(i) + ".webm"), 100 * kMiB, now - hours{10 - i}});
     }
   }
   std::vector<std::string> plan(const RetentionRules& rules, std::uint64_t free_bytes,
@@ -96,8 +96,7 @@ TEST(RetentionPlanTest, RulesTogetherTakeWhicheverDeletesMore) {
   rules.max_age = hours{9} + std::chrono::minutes{30};  // only cam_0
   rules.max_bytes = 850 * kMiB;                         // cam_0 and cam_1
   rules.min_free_bytes = 100 * kMiB;                    // with 100 free: none
-  EXPECT_EQ(folder.plan(rules, 100 * kMiB),
-            (std::vector<std::string>{"cam_0.webm", "cam_1.webm"}));
+  EXPECT_EQ(folder.plan(rules, 100 * kMiB), (std::vector<std::string>{"cam_0.webm", "cam_1.webm"}));
 }
 
 TEST(RetentionFolderTest, OnlyRecordingsAreListedAndDeleted) {
@@ -110,7 +109,7 @@ TEST(RetentionFolderTest, OnlyRecordingsAreListedAndDeleted) {
   const auto second = write("porch_2026-11-01_10-10-00-2.webm", 3000);
   const auto current = write("porch_2026-11-01_10-20-00.webm", 2000);
   write("notes.txt", 10000);
-  write("porch.webm", 10000);                      // not a name the recorder makes
+  write("porch.webm", 10000);                                       // not a name the recorder makes
   fs::create_directory(dir.path() / "x_2026-11-01_10-00-00.webm");  // a folder
   fs::last_write_time(old_one, fs::file_time_type::clock::now() - hours{3});
   fs::last_write_time(second, fs::file_time_type::clock::now() - hours{2});

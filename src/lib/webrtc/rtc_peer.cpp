@@ -1,7 +1,5 @@
 #include "webrtc/rtc_peer.h"
 
-#include "webrtc/video_track.h"
-
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -14,6 +12,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <nice/agent.h>
 #include <spdlog/spdlog.h>
+
+#include "webrtc/video_track.h"
 
 #define GST_USE_UNSTABLE_API
 #include <gst/gst.h>

@@ -291,8 +291,8 @@ void VideoReceiveTrack::request_keyframe() {
     appsink = GST_ELEMENT(gst_object_ref(appsink_));
   }
   // Upstream from the sink, the RTP session turns it into a PLI to the sender.
-  gst_element_send_event(appsink, gst_video_event_new_upstream_force_key_unit(
-                                      GST_CLOCK_TIME_NONE, TRUE, 0));
+  gst_element_send_event(appsink,
+                         gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
   gst_object_unref(appsink);
 }
 
