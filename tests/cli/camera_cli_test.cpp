@@ -158,6 +158,19 @@ TEST_F(CameraCliTest, LatencyIsReadFromTheTimeDrawnIntoEachFrame) {
   EXPECT_LT(median, 500.0) << stats.dump();
 }
 
+TEST_F(CameraCliTest, TheWindowShowsTheVideoOnADisplay) {
+  // .ci/install-deps installs Xvfb, a display without a screen.
+  ASSERT_TRUE(fs::exists("/usr/bin/xvfb-run")) << "xvfb-run is not installed";
+  auto server = serve();
+  auto viewer = peernet_.start({"camera", "view", "--window", "--duration", "4s", "--stats"},
+                               {"/usr/bin/xvfb-run", "-a"});
+  ASSERT_EQ(viewer->wait(seconds{60}), 0) << viewer->err();
+  const auto stats = nlohmann::json::parse(viewer->out(), nullptr, false);
+  ASSERT_TRUE(stats.is_object()) << viewer->out() << viewer->err();
+  EXPECT_GE(stats.value("frames_decoded", 0), 30) << stats.dump();
+  EXPECT_EQ(stats.value("width", 0), 320);
+}
+
 TEST_F(CameraCliTest, MistakesGetAClearMessageAndStatus) {
   const Outcome size = peernet_.run({"camera", "serve", "--source", "test", "--size", "big"});
   EXPECT_EQ(size.status, 2) << size.err;
