@@ -384,8 +384,9 @@ void draw_time_stamp(std::uint8_t* luma, int stride, int width, int height,
       white = ((unix_millis >> (kStampBits - 1 - (index - 2))) & 1U) != 0;
     }
     for (int row = 0; row < block; ++row) {
-      std::fill_n(luma + static_cast<std::ptrdiff_t>(row) * stride + index * block, block,
-                  white ? kWhite : kBlack);
+      std::fill_n(luma + static_cast<std::ptrdiff_t>(row) * stride +
+                      static_cast<std::ptrdiff_t>(index) * block,
+                  block, white ? kWhite : kBlack);
     }
   }
 }
@@ -401,11 +402,12 @@ std::uint64_t read_time_stamp(const std::uint8_t* luma, int stride, int width, i
     int count = 0;
     for (int row = block / 4; row < block - block / 4; ++row) {
       for (int column = block / 4; column < block - block / 4; ++column) {
-        sum += luma[static_cast<std::ptrdiff_t>(row) * stride + index * block + column];
+        sum += luma[static_cast<std::ptrdiff_t>(row) * stride +
+                    static_cast<std::ptrdiff_t>(index) * block + column];
         ++count;
       }
     }
-    return sum / count > (kWhite + kBlack) / 2;
+    return count > 0 && sum / count > (kWhite + kBlack) / 2;
   };
   if (!white(0) || white(1) || white(kStampBlocks - 2) || !white(kStampBlocks - 1)) {
     return 0;

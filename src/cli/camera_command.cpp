@@ -190,7 +190,8 @@ nlohmann::json stats_json(const camera::ViewerStats& stats, std::optional<double
     auto sorted = stats.latencies_ms;
     std::sort(sorted.begin(), sorted.end());
     const auto at = [&](double q) {
-      return sorted[std::min(sorted.size() - 1, static_cast<std::size_t>(q * sorted.size()))];
+      const auto index = static_cast<std::size_t>(q * static_cast<double>(sorted.size()));
+      return sorted[std::min(sorted.size() - 1, index)];
     };
     // The middle of the first and of the last quarter of the run: latency that creeps up over
     // time (a queue that grows) shows as the second above the first.
@@ -259,9 +260,10 @@ int view(const GlobalOptions& global, const ViewArgs& args) {
     stop_at = Clock::now() + milliseconds(duration_flag(args.duration, "--duration"));
   }
 
+  // The viewer before the client, so that it outlives every callback that feeds it.
+  std::optional<camera::Viewer> viewer;
   Client client(global.client);
   auto current = std::make_shared<std::weak_ptr<Connection>>();  // for keyframe requests
-  std::optional<camera::Viewer> viewer;
   std::optional<Link> link;
   std::string wanted = args.server;  // after the first connection, that server and no other
   std::optional<double> first_frame_ms;

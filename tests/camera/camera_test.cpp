@@ -48,9 +48,9 @@ bool eventually(Done done, milliseconds timeout = seconds{15}) {
 
 /// One viewing client: its connection, and a Viewer that takes its frames.
 struct Watcher {
+  std::unique_ptr<Viewer> viewer;  // first, so destroyed last: the client calls it until it goes
   std::unique_ptr<Client> client;
   std::shared_ptr<Connection> connection;
-  std::unique_ptr<Viewer> viewer;
   Clock::time_point connected_at;
 };
 

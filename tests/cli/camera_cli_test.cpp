@@ -81,12 +81,14 @@ TEST_F(CameraCliTest, ViewDecodesAndRecordsSegmentsNamedByCameraAndTime) {
   auto server = serve();
   const TempDir recordings;
   const Outcome viewed =
-      peernet_.run({"camera", "view", "--no-window", "--duration", "7s", "--stats", "--record",
+      peernet_.run({"camera", "view", "--no-window", "--duration", "10s", "--stats", "--record",
                     recordings.path().string(), "--segment", "2s"});
   ASSERT_EQ(viewed.status, 0) << viewed.err;
   EXPECT_NE(viewed.err.find("watching \"porch\" (VP8 320x240 at 15 fps)"), std::string::npos)
       << viewed.err;
   const auto stats = stats_of(viewed);
+  // 15 fps for 10 s, less the first frame's wait (seconds under a sanitizer, with the other core
+  // busy).
   EXPECT_GE(stats.value("frames_decoded", 0), 60) << stats.dump();
   EXPECT_EQ(stats.value("width", 0), 320);
   EXPECT_EQ(stats.value("height", 0), 240);
@@ -148,7 +150,7 @@ TEST_F(CameraCliTest, ASnapshotIsSavedAsAJpeg) {
 TEST_F(CameraCliTest, LatencyIsReadFromTheTimeDrawnIntoEachFrame) {
   auto server = serve("640x480", {"--stamp"});
   const Outcome viewed = peernet_.run(
-      {"camera", "view", "--no-window", "--duration", "5s", "--stats", "--measure-latency"});
+      {"camera", "view", "--no-window", "--duration", "10s", "--stats", "--measure-latency"});
   ASSERT_EQ(viewed.status, 0) << viewed.err;
   const auto stats = stats_of(viewed);
   ASSERT_TRUE(stats.contains("latency_ms")) << stats.dump();
@@ -159,15 +161,27 @@ TEST_F(CameraCliTest, LatencyIsReadFromTheTimeDrawnIntoEachFrame) {
 }
 
 TEST_F(CameraCliTest, TheWindowShowsTheVideoOnADisplay) {
-  // .ci/install-deps installs Xvfb, a display without a screen.
-  ASSERT_TRUE(fs::exists("/usr/bin/xvfb-run")) << "xvfb-run is not installed";
+  // Xvfb (installed by .ci/install-deps) is a display without a screen; this test owns it, by
+  // PID, and names it for the viewer. -displayfd 1 prints the display number it picked.
+  ASSERT_TRUE(fs::exists("/usr/bin/Xvfb")) << "Xvfb is not installed";
+  Process display("/usr/bin/Xvfb",
+                  {"-displayfd", "1", "-nolisten", "tcp", "-screen", "0", "640x480x24"},
+                  logs_.path() / "xvfb.out", logs_.path() / "xvfb.err");
+  ASSERT_TRUE(wait_for(
+      display, [&] { return display.out().find('\n') != std::string::npos; },
+      "Xvfb to pick a display"));
+  const std::string number = display.out().substr(0, display.out().find('\n'));
+  ::setenv("DISPLAY", (":" + number).c_str(), 1);
+  // An X11 window: Mesa's software OpenGL deadlocks with AddressSanitizer's thread bookkeeping
+  // at exit, and the OpenGL sink gains nothing here.
+  ::setenv("GST_PLUGIN_FEATURE_RANK", "glimagesink:NONE", 1);
   auto server = serve();
-  auto viewer = peernet_.start({"camera", "view", "--window", "--duration", "4s", "--stats"},
-                               {"/usr/bin/xvfb-run", "-a"});
-  ASSERT_EQ(viewer->wait(seconds{60}), 0) << viewer->err();
-  const auto stats = nlohmann::json::parse(viewer->out(), nullptr, false);
-  ASSERT_TRUE(stats.is_object()) << viewer->out() << viewer->err();
-  EXPECT_GE(stats.value("frames_decoded", 0), 30) << stats.dump();
+  const Outcome viewed =
+      peernet_.run({"camera", "view", "--window", "--duration", "6s", "--stats"});
+  ::unsetenv("DISPLAY");
+  ASSERT_EQ(viewed.status, 0) << viewed.err;
+  const auto stats = stats_of(viewed);
+  EXPECT_GE(stats.value("frames_decoded", 0), 20) << stats.dump();
   EXPECT_EQ(stats.value("width", 0), 320);
 }
 
@@ -188,6 +202,14 @@ TEST_F(CameraCliTest, MistakesGetAClearMessageAndStatus) {
   const Outcome file = peernet_.run({"camera", "serve", "--source", "no-such-clip.mkv"});
   EXPECT_NE(file.status, 0);
   EXPECT_NE(file.err.find("no such video file"), std::string::npos) << file.err;
+
+  // A file that is no video: GStreamer finds out once playing; serve says so and withdraws.
+  const fs::path notes = logs_.path() / "notes.txt";
+  std::ofstream(notes) << "not a video\n";
+  const Outcome broken = peernet_.run(
+      {"camera", "serve", "--source", notes.string(), "--state-dir", state().string()});
+  EXPECT_EQ(broken.status, 1) << broken.err;
+  EXPECT_NE(broken.err.find("withdrawing"), std::string::npos) << broken.err;
 
   const Outcome headless = peernet_.run({"camera", "view", "--record-only"});
   EXPECT_EQ(headless.status, 2) << headless.err;

@@ -79,18 +79,13 @@ void Process::kill_now() {
 std::string Process::out() const { return read_file(out_); }
 std::string Process::err() const { return read_file(err_); }
 
-std::unique_ptr<Process> PeernetRunner::start(const std::vector<std::string>& args,
-                                              const std::vector<std::string>& wrapper) {
-  std::vector<std::string> all(wrapper.begin() + (wrapper.empty() ? 0 : 1), wrapper.end());
-  if (!wrapper.empty()) {
-    all.emplace_back(PEERNET_PATH);
-  }
-  all.insert(all.end(), {"--daemon", "http://127.0.0.1:" + std::to_string(daemon_port_),
-                         "--loopback", "--connect-timeout", "10"});
+std::unique_ptr<Process> PeernetRunner::start(const std::vector<std::string>& args) {
+  std::vector<std::string> all{"--daemon", "http://127.0.0.1:" + std::to_string(daemon_port_),
+                               "--loopback", "--connect-timeout", "10"};
   all.insert(all.end(), args.begin(), args.end());
   const std::string name = "p" + std::to_string(++started_);
-  return std::make_unique<Process>(wrapper.empty() ? std::string(PEERNET_PATH) : wrapper.front(),
-                                   all, logs_ / (name + ".out"), logs_ / (name + ".err"));
+  return std::make_unique<Process>(PEERNET_PATH, all, logs_ / (name + ".out"),
+                                   logs_ / (name + ".err"));
 }
 
 Outcome PeernetRunner::run(const std::vector<std::string>& args, std::chrono::seconds timeout) {

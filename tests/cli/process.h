@@ -57,9 +57,7 @@ class PeernetRunner {
   PeernetRunner(int daemon_port, std::filesystem::path logs)
       : daemon_port_(daemon_port), logs_(std::move(logs)) {}
 
-  /// Starts peernet with `args`; under `wrapper` when one is given ({"xvfb-run", "-a"}).
-  std::unique_ptr<Process> start(const std::vector<std::string>& args,
-                                 const std::vector<std::string>& wrapper = {});
+  std::unique_ptr<Process> start(const std::vector<std::string>& args);
   /// Runs it to the end, failing the test when it takes longer than `timeout`.
   Outcome run(const std::vector<std::string>& args,
               std::chrono::seconds timeout = std::chrono::seconds{60});

@@ -13,6 +13,7 @@
 #include <nice/agent.h>
 #include <spdlog/spdlog.h>
 
+#include "webrtc/glib_owned.h"
 #include "webrtc/video_track.h"
 
 #define GST_USE_UNSTABLE_API
@@ -71,17 +72,6 @@ std::string take_message(GError* error) {
   std::string message = error != nullptr ? error->message : "unknown error";
   g_clear_error(&error);
   return message;
-}
-
-/// GLib keeps user data as a bare pointer and gives it back to a destroy notify: these two are
-/// the only places where such ownership changes hands.
-template <class T, class... Args>
-gpointer glib_owned(Args&&... args) {
-  return std::make_unique<T>(std::forward<Args>(args)...).release();
-}
-template <class T>
-void glib_release(gpointer data) {
-  const std::unique_ptr<T> owned(static_cast<T*>(data));
 }
 
 /// What every GLib callback gets as its user data: the way onto the executor and the object it

@@ -10,6 +10,8 @@
 #include <gst/video/video-event.h>
 #include <spdlog/spdlog.h>
 
+#include "webrtc/glib_owned.h"
+
 #define GST_USE_UNSTABLE_API
 #include <gst/webrtc/webrtc.h>
 
@@ -29,12 +31,10 @@ GstCaps* vp8_rtp_caps(int pt) {
                              G_TYPE_INT, 90000, nullptr);
 }
 
-/// A weak reference to a track, as GLib user data, freed by GLib's destroy notify.
+/// A weak reference to a track, as GLib user data (glib_owned), freed by GLib's destroy notify.
 template <class Track>
 struct WeakTrack {
   std::weak_ptr<Track> track;
-  static void destroy(gpointer data) { delete static_cast<WeakTrack*>(data); }
-  static void destroy_closure(gpointer data, GClosure* /*closure*/) { destroy(data); }
 };
 
 }  // namespace
@@ -113,7 +113,8 @@ Result<std::shared_ptr<VideoSendTrack>> VideoSendTrack::add(GstElement* pipeline
   // webrtcbin turns a PLI or FIR into a force-key-unit event that travels up to the appsrc.
   GstPad* out = gst_element_get_static_pad(appsrc, "src");
   gst_pad_add_probe(out, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM, &VideoSendTrack::on_upstream_event,
-                    new WeakTrack<VideoSendTrack>{track}, &WeakTrack<VideoSendTrack>::destroy);
+                    glib_owned<WeakTrack<VideoSendTrack>>(track),
+                    &glib_release<WeakTrack<VideoSendTrack>>);
   gst_object_unref(out);
 
   track->appsrc_ = GST_ELEMENT(gst_object_ref(appsrc));
@@ -216,8 +217,8 @@ Result<std::shared_ptr<VideoReceiveTrack>> VideoReceiveTrack::add(GstElement* pi
   gst_object_unref(transceiver);
   // Connected for the element's life; the handler holds the track weakly.
   g_signal_connect_data(webrtc, "pad-added", G_CALLBACK(&VideoReceiveTrack::on_pad_added),
-                        new WeakTrack<VideoReceiveTrack>{track},
-                        &WeakTrack<VideoReceiveTrack>::destroy_closure, GConnectFlags{});
+                        glib_owned<WeakTrack<VideoReceiveTrack>>(track),
+                        &glib_release_closure<WeakTrack<VideoReceiveTrack>>, GConnectFlags{});
   return track;
 }
 
@@ -264,8 +265,8 @@ void VideoReceiveTrack::take_pad(GstPad* pad) {
   g_object_set(appsink, "sync", FALSE, "async", FALSE, "emit-signals", TRUE, "max-buffers", 8,
                "drop", TRUE, nullptr);
   g_signal_connect_data(appsink, "new-sample", G_CALLBACK(&VideoReceiveTrack::on_sample),
-                        new WeakTrack<VideoReceiveTrack>{weak_from_this()},
-                        &WeakTrack<VideoReceiveTrack>::destroy_closure, GConnectFlags{});
+                        glib_owned<WeakTrack<VideoReceiveTrack>>(weak_from_this()),
+                        &glib_release_closure<WeakTrack<VideoReceiveTrack>>, GConnectFlags{});
   gst_bin_add_many(GST_BIN(pipeline_), depayloader, appsink, nullptr);
   gst_element_link(depayloader, appsink);
   gst_element_sync_state_with_parent(appsink);
