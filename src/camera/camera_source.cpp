@@ -271,19 +271,9 @@ std::unique_ptr<CameraSource> CameraSource::open(const SourceOptions& options) {
       head, options.width, options.height, options.frame_rate,
       std::uint64_t{options.bitrate_kbps} * 1000,
       std::max<std::uint32_t>(1, options.keyframe_interval) * options.frame_rate);
-  GError* error = nullptr;
-  GstElement* built = gst_parse_launch(description.c_str(), &error);
-  if (built == nullptr || error != nullptr) {
-    const std::string why = error != nullptr ? error->message : "unknown error";
-    g_clear_error(&error);
-    if (built != nullptr) {
-      gst_object_unref(gst_object_ref_sink(built));
-    }
-    throw Error{Errc::kInvalid, "GStreamer could not build the camera pipeline: " + why};
-  }
   auto* raw = pipe.get();
-  pipe->playing = std::make_unique<PlayingPipeline>(
-      built, [raw](GstMessage* message) { raw->on_message(message); });
+  pipe->playing = PlayingPipeline::parse(description, "camera",
+                                         [raw](GstMessage* message) { raw->on_message(message); });
   if (GstElement* source = pipe->playing->element("source")) {
     if (!device.empty()) {
       g_object_set(source, "device", device.c_str(), nullptr);

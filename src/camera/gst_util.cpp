@@ -43,6 +43,22 @@ void require_elements(std::initializer_list<const char*> elements) {
 PlayingPipeline::PlayingPipeline(GstElement* pipeline, MessageHandler on_message)
     : pipeline_(GST_ELEMENT(gst_object_ref_sink(pipeline))), on_message_(std::move(on_message)) {}
 
+std::unique_ptr<PlayingPipeline> PlayingPipeline::parse(const std::string& description,
+                                                        const std::string& what,
+                                                        MessageHandler on_message) {
+  GError* error = nullptr;
+  GstElement* built = gst_parse_launch(description.c_str(), &error);
+  if (built == nullptr || error != nullptr) {
+    const std::string why = error != nullptr ? error->message : "unknown error";
+    g_clear_error(&error);
+    if (built != nullptr) {
+      gst_object_unref(gst_object_ref_sink(built));
+    }
+    throw Error{Errc::kInvalid, "GStreamer could not build the " + what + " pipeline: " + why};
+  }
+  return std::make_unique<PlayingPipeline>(built, std::move(on_message));
+}
+
 bool PlayingPipeline::start() {
   if (gst_element_set_state(pipeline_, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
     return false;

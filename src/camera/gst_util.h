@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -30,6 +31,10 @@ class PlayingPipeline {
   /// Takes `pipeline` (a floating or owned reference) and sets it playing; false from
   /// start() when GStreamer refuses.
   PlayingPipeline(GstElement* pipeline, MessageHandler on_message);
+  /// A pipeline built from gst-launch's `description`; throws Error (kInvalid) saying why it
+  /// could not be, as "GStreamer could not build the `what` pipeline: ...".
+  static std::unique_ptr<PlayingPipeline> parse(const std::string& description,
+                                                const std::string& what, MessageHandler on_message);
   ~PlayingPipeline();
   PlayingPipeline(const PlayingPipeline&) = delete;
   PlayingPipeline& operator=(const PlayingPipeline&) = delete;

@@ -191,24 +191,14 @@ void Viewer::start_stream(std::uint32_t width, std::uint32_t height) {
   if (!decode && !record) {
     description += "split. ! fakesink sync=false async=false";
   }
-  GError* error = nullptr;
-  GstElement* built = gst_parse_launch(description.c_str(), &error);
-  if (built == nullptr || error != nullptr) {
-    const std::string why = error != nullptr ? error->message : "unknown error";
-    g_clear_error(&error);
-    if (built != nullptr) {
-      gst_object_unref(gst_object_ref_sink(built));
-    }
-    throw Error{Errc::kInvalid, "GStreamer could not build the viewing pipeline: " + why};
-  }
+  auto stream = std::make_unique<Stream>();
+  auto* shared = shared_.get();
+  stream->playing = PlayingPipeline::parse(
+      description, "viewing", [shared](GstMessage* message) { shared->on_message(message); });
   {
     const std::lock_guard lock(shared_->mutex);
     shared_->eos = false;
   }
-  auto stream = std::make_unique<Stream>();
-  auto* shared = shared_.get();
-  stream->playing = std::make_unique<PlayingPipeline>(
-      built, [shared](GstMessage* message) { shared->on_message(message); });
   stream->appsrc = stream->playing->element("in");
   stream->size = {width, height};
   GstPad* out = gst_element_get_static_pad(stream->appsrc, "src");

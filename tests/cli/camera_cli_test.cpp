@@ -25,6 +25,7 @@ using testing::DaemonProcess;
 using testing::Outcome;
 using testing::Process;
 using testing::TempDir;
+using testing::wait_for;
 
 std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -47,22 +48,6 @@ class CameraCliTest : public ::testing::Test {
         *process, [&] { return process->err().find("Ctrl-C") != std::string::npos; },
         "serve to register");
     return process;
-  }
-
-  /// Waits up to 30 s for `done`, failing the test (with what `process` said) if it never is.
-  template <typename Done>
-  static bool wait_for(Process& process, Done done, const std::string& what) {
-    const auto deadline = std::chrono::steady_clock::now() + seconds{30};
-    while (!done()) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        ADD_FAILURE() << "timed out waiting for " << what << "\nstdout:\n"
-                      << process.out() << "\nstderr:\n"
-                      << process.err();
-        return false;
-      }
-      std::this_thread::sleep_for(milliseconds{50});
-    }
-    return true;
   }
 
   /// The JSON line `view --stats` prints when it stops.

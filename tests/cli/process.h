@@ -7,7 +7,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include <peernet/peernet.h>
 
@@ -67,6 +70,24 @@ class PeernetRunner {
   std::filesystem::path logs_;
   int started_ = 0;
 };
+
+/// Waits for `done` up to `timeout`, failing the test (with what `process` printed) if it never
+/// holds. Returns whether it did.
+template <typename Done>
+bool wait_for(const Process& process, Done done, const std::string& what,
+              std::chrono::seconds timeout = std::chrono::seconds{20}) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      ADD_FAILURE() << "timed out waiting for " << what << "\nstdout:\n"
+                    << process.out() << "\nstderr:\n"
+                    << process.err();
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{50});
+  }
+  return true;
+}
 
 /// Options for a libpeernet client of the peernetd on `daemon_port`, over 127.0.0.1 only.
 ClientOptions loopback_client(int daemon_port);

@@ -30,6 +30,7 @@ using testing::DaemonProcess;
 using testing::Outcome;
 using testing::Process;
 using testing::TempDir;
+using testing::wait_for;
 
 constexpr const char* kHwmon = "hwmon-acpitz-temp1";
 constexpr const char* kDhtTemperature = "iio-dht22-temp";
@@ -105,22 +106,6 @@ class SensorsCliTest : public ::testing::Test {
         *process, [&] { return process->err().find("Ctrl-C") != std::string::npos; },
         "serve to register");
     return process;
-  }
-
-  /// Waits up to 20 s for `done`, failing the test (with what `process` said) if it never is.
-  template <typename Done>
-  static bool wait_for(Process& process, Done done, const std::string& what) {
-    const auto deadline = std::chrono::steady_clock::now() + seconds{20};
-    while (!done()) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        ADD_FAILURE() << "timed out waiting for " << what << "\nstdout:\n"
-                      << process.out() << "\nstderr:\n"
-                      << process.err();
-        return false;
-      }
-      std::this_thread::sleep_for(milliseconds{50});
-    }
-    return true;
   }
 
   DaemonProcess daemon_;
