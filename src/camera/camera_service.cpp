@@ -17,6 +17,8 @@ constexpr std::size_t kMaxSnapshotBytes = std::size_t{32} * 1024 * 1024;
 /// Bad requests a channel may make before it is closed.
 constexpr int kMaxBadRequests = 16;
 
+std::int64_t ticks_now() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
+
 std::string error_message(std::string_view text) {
   return nlohmann::json{{"type", "error"}, {"message", text}}.dump();
 }
@@ -26,7 +28,7 @@ std::string error_message(std::string_view text) {
 CameraService::CameraService(CameraSource& source, std::size_t max_viewers)
     : source_(source),
       max_viewers_(max_viewers),
-      snapshot_thread_([this](const std::stop_token& stop) { run_snapshots(stop); }) {}
+      snapshot_thread_([this](const std::stop_token& stop) { run(stop); }) {}
 
 CameraService::~CameraService() {
   snapshot_thread_.request_stop();
@@ -58,7 +60,7 @@ std::size_t CameraService::viewers() const {
   const std::lock_guard lock(mutex_);
   return static_cast<std::size_t>(
       std::count_if(connections_.begin(), connections_.end(),
-                    [](const std::weak_ptr<Connection>& weak) { return !weak.expired(); }));
+                    [](const Watched& watched) { return !watched.connection.expired(); }));
 }
 
 void CameraService::attach(const std::shared_ptr<Connection>& connection, const std::string& peer) {
@@ -68,12 +70,14 @@ void CameraService::attach(const std::shared_ptr<Connection>& connection, const 
   } else {
     source_.attach(sender);
   }
+  auto heard = std::make_shared<std::atomic<std::int64_t>>(ticks_now());
   {
     const std::lock_guard lock(mutex_);
-    std::erase_if(connections_, [](const auto& weak) { return weak.expired(); });
-    connections_.push_back(connection);
+    std::erase_if(connections_,
+                  [](const Watched& watched) { return watched.connection.expired(); });
+    connections_.push_back({connection, heard, peer});
   }
-  connection->on_channel([this, peer](const std::shared_ptr<Channel>& channel) {
+  connection->on_channel([this, peer, heard](const std::shared_ptr<Channel>& channel) {
     if (channel->label() != kChannelLabel) {
       spdlog::info("{}: closing a channel of another protocol", peer);
       channel->close();
@@ -90,38 +94,46 @@ void CameraService::attach(const std::shared_ptr<Connection>& connection, const 
       std::erase_if(channels_, [&](const auto& held) { return weak.lock() == held; });
     });
     auto bad = std::make_shared<int>(0);
-    channel->on_message([this, weak, bad, peer](std::span<const std::byte> bytes, bool text) {
-      auto open = weak.lock();
-      if (!open) {
-        return;
-      }
-      std::string kind;
-      if (text) {
-        const auto message = nlohmann::json::parse(
-            std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), nullptr,
-            false);
-        if (message.is_object() && message.contains("type") && message["type"].is_string()) {
-          kind = message["type"].get<std::string>();
-        }
-      }
-      if (kind == "snapshot") {
-        answer(weak);
-        return;
-      }
-      open->send_text(error_message(kind.empty() ? "expected a JSON object with a \"type\""
-                                                 : "unknown request type: " + kind));
-      if (++*bad >= kMaxBadRequests) {
-        spdlog::info("{}: closing a channel after {} bad requests", peer, *bad);
-        open->close();
-      }
-    });
+    channel->on_message(
+        [this, weak, bad, peer, heard](std::span<const std::byte> bytes, bool text) {
+          auto open = weak.lock();
+          if (!open) {
+            return;
+          }
+          heard->store(ticks_now());
+          std::string kind;
+          if (text) {
+            const auto message = nlohmann::json::parse(
+                std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
+                nullptr, false);
+            if (message.is_object() && message.contains("type") && message["type"].is_string()) {
+              kind = message["type"].get<std::string>();
+            }
+          }
+          if (kind == "snapshot") {
+            answer(weak);
+            return;
+          }
+          if (kind == "ping") {
+            return;
+          }
+          open->send_text(error_message(kind.empty() ? "expected a JSON object with a \"type\""
+                                                     : "unknown request type: " + kind));
+          if (++*bad >= kMaxBadRequests) {
+            spdlog::info("{}: closing a channel after {} bad requests", peer, *bad);
+            open->close();
+          }
+        });
   });
   // The connection stays open for as long as the peer keeps it: libpeernet holds it; when it
   // closes, its sender reports closed and the source lets it go.
   auto held = connection;
   connection->on_closed([this, held](const Error& /*why*/) mutable {
     const std::lock_guard lock(mutex_);
-    std::erase_if(connections_, [&](const auto& weak) { return weak.lock() == held; });
+    std::erase_if(connections_,
+                  [&](const Watched& watched) { return watched.connection.lock() == held; });
+    // A connection that ends takes its channels with it, without a close callback for each.
+    std::erase_if(channels_, [](const auto& channel) { return !channel->is_open(); });
     held.reset();
   });
 }
@@ -141,13 +153,16 @@ void CameraService::answer(const std::weak_ptr<Channel>& channel) {
   wake_.notify_all();
 }
 
-void CameraService::run_snapshots(const std::stop_token& stop) {
-  for (;;) {
+void CameraService::run(const std::stop_token& stop) {
+  while (!stop.stop_requested()) {
     std::weak_ptr<Channel> next;
     {
       std::unique_lock lock(mutex_);
-      if (!wake_.wait(lock, stop, [this] { return !snapshot_queue_.empty(); })) {
-        return;
+      if (!wake_.wait_for(lock, stop, std::chrono::seconds{1},
+                          [this] { return !snapshot_queue_.empty(); })) {
+        lock.unlock();
+        close_silent();
+        continue;
       }
       next = snapshot_queue_.front();
     }
@@ -169,6 +184,58 @@ void CameraService::run_snapshots(const std::stop_token& stop) {
     snapshot_queue_.pop_front();
   }
 }
+
+void CameraService::close_silent() {
+  const auto limit = ticks_now() - std::chrono::steady_clock::duration(kSilenceLimit).count();
+  std::vector<std::pair<std::shared_ptr<Connection>, std::string>> silent;
+  {
+    const std::lock_guard lock(mutex_);
+    std::erase_if(connections_, [&](const Watched& watched) {
+      if (watched.heard->load() >= limit) {
+        return false;
+      }
+      if (auto connection = watched.connection.lock()) {
+        silent.emplace_back(std::move(connection), watched.peer);
+      }
+      return true;
+    });
+  }
+  // Outside the lock: close() waits for the client's thread, whose callbacks take it.
+  for (const auto& [connection, peer] : silent) {
+    spdlog::info("{}: nothing heard for {} s; closing", peer, kSilenceLimit.count());
+    connection->close();
+  }
+  if (silent.empty()) {
+    return;
+  }
+  std::vector<std::shared_ptr<Channel>> held;
+  {
+    const std::lock_guard lock(mutex_);
+    held = channels_;
+  }
+  std::vector<Channel*> closed;
+  for (const auto& channel : held) {
+    if (!channel->is_open()) {
+      closed.push_back(channel.get());
+    }
+  }
+  const std::lock_guard lock(mutex_);
+  std::erase_if(channels_, [&](const auto& channel) {
+    return std::find(closed.begin(), closed.end(), channel.get()) != closed.end();
+  });
+}
+
+KeepAlive::KeepAlive(std::shared_ptr<Channel> channel)
+    : thread_([channel = std::move(channel)](const std::stop_token& stop) {
+        std::mutex mutex;
+        std::condition_variable_any tick;
+        std::unique_lock lock(mutex);
+        while (!tick.wait_for(lock, stop, kPingInterval, [] { return false; })) {
+          if (stop.stop_requested() || !channel->send_text(R"({"type":"ping"})")) {
+            return;
+          }
+        }
+      }) {}
 
 std::vector<std::byte> fetch_snapshot(Channel& channel, std::chrono::milliseconds timeout) {
   struct Inbox {

@@ -5,11 +5,14 @@
 //   channel; the server answers with a VP8 track fed by the shared CameraSource;
 // - on the channel, text messages in JSON. The viewer sends {"type":"snapshot"}; the server
 //   answers {"type":"snapshot","bytes":N} and then the JPEG in binary messages of at most
-//   64 KiB, or {"type":"error","message":"..."}. One snapshot at a time per channel.
+//   64 KiB, or {"type":"error","message":"..."}. One snapshot at a time per channel. The viewer
+//   sends {"type":"ping"} every kPingInterval; the server answers nothing.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -27,6 +30,11 @@ namespace peernet::camera {
 inline constexpr std::string_view kProtocol = "peernet.camera";
 inline constexpr std::string_view kVersion = "1";
 inline constexpr std::string_view kChannelLabel = "camera";
+/// A viewer says something on its channel at least this often ({"type":"ping"}; KeepAlive)...
+inline constexpr std::chrono::seconds kPingInterval{5};
+/// ...and the camera closes a viewer it has not heard from for this long: one that vanished
+/// without a word, which ICE alone would not notice (webrtcbin's agent has no consent checks).
+inline constexpr std::chrono::seconds kSilenceLimit{15};
 
 /// The serving side: admits viewers up to a limit, feeds each one the source's frames, and
 /// answers snapshot requests on a thread of its own (a JPEG takes tens of milliseconds).
@@ -52,17 +60,39 @@ class CameraService {
   std::size_t viewers() const;
 
  private:
+  /// A viewer's connection and when it last said something.
+  struct Watched {
+    std::weak_ptr<Connection> connection;
+    std::shared_ptr<std::atomic<std::int64_t>> heard;  // steady_clock ticks
+    std::string peer;
+  };
+
   void answer(const std::weak_ptr<Channel>& channel);
-  void run_snapshots(const std::stop_token& stop);
+  /// Snapshots as they are asked for, and once a second, the viewers gone silent closed.
+  void run(const std::stop_token& stop);
+  void close_silent();
 
   CameraSource& source_;
   std::size_t max_viewers_;
   mutable std::mutex mutex_;
   std::condition_variable_any wake_;
-  std::vector<std::weak_ptr<Connection>> connections_;
+  std::vector<Watched> connections_;
   std::vector<std::shared_ptr<Channel>> channels_;  // the viewers' "camera" channels, open
   std::deque<std::weak_ptr<Channel>> snapshot_queue_;
   std::jthread snapshot_thread_;  // last: stops first
+};
+
+/// The viewing side's ping: {"type":"ping"} on `channel` every kPingInterval, from a thread of
+/// its own, for as long as this object lives.
+class KeepAlive {
+ public:
+  explicit KeepAlive(std::shared_ptr<Channel> channel);
+  KeepAlive(const KeepAlive&) = delete;
+  KeepAlive& operator=(const KeepAlive&) = delete;
+  ~KeepAlive() = default;
+
+ private:
+  std::jthread thread_;
 };
 
 /// The viewing side of a snapshot: asks on `channel` (open, with no other use meanwhile) and

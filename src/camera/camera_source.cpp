@@ -278,7 +278,10 @@ std::unique_ptr<CameraSource> CameraSource::open(const SourceOptions& options) {
     if (!device.empty()) {
       g_object_set(source, "device", device.c_str(), nullptr);
     } else {
-      g_object_set(source, "uri", uri.c_str(), nullptr);
+      // Only the video is decoded and exposed: the audio would cost CPU for nothing.
+      GstCaps* video = gst_caps_new_empty_simple("video/x-raw");
+      g_object_set(source, "uri", uri.c_str(), "caps", video, "expose-all-streams", FALSE, nullptr);
+      gst_caps_unref(video);
     }
   }
   pipe->encoded = pipe->playing->element("encoded");

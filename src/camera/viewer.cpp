@@ -171,7 +171,7 @@ void Viewer::push(const VideoFrame& frame) {
 
 void Viewer::start_stream(std::uint32_t width, std::uint32_t height) {
   std::string description = fmt::format(
-      "appsrc name=in is-live=true format=time do-timestamp=true max-bytes=8388608 "
+      "appsrc name=in is-live=true format=time do-timestamp=true max-bytes=8388608 leaky-type=2 "
       "caps=video/x-vp8,width={},height={},framerate=0/1 ! tee name=split ",
       width, height);
   const bool decode = options_.window || options_.decode;

@@ -173,6 +173,7 @@ int take_snapshot(const GlobalOptions& global, const ViewArgs& args) {
 struct Link {
   Server server;
   std::shared_ptr<Connection> connection;
+  std::unique_ptr<camera::KeepAlive> keep_alive;  // after the connection: stopped first
   Clock::time_point knocked;
 };
 
@@ -316,6 +317,7 @@ int view(const GlobalOptions& global, const ViewArgs& args) {
             next.server, std::string(camera::kProtocol), {std::string(camera::kChannelLabel)},
             VideoIn{[target](const VideoFrame& frame) { target->push(frame); }});
         *current = next.connection;
+        next.keep_alive = std::make_unique<camera::KeepAlive>(next.connection->channels().front());
         if (wanted.empty() || reconnects == 0) {
           std::fprintf(stderr, "peernet: watching \"%s\" (%s)%s; Ctrl-C stops\n",
                        printable(next.server.display_name()).c_str(), describe(next.server).c_str(),

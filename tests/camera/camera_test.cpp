@@ -19,6 +19,7 @@
 #include "camera.pb.h"
 #include "camera/camera_service.h"
 #include "camera/camera_source.h"
+#include "camera/gst_util.h"
 #include "camera/viewer.h"
 #include "integration/daemon_process.h"
 #include "peernet/peernet.h"
@@ -51,6 +52,7 @@ struct Watcher {
   std::unique_ptr<Viewer> viewer;  // first, so destroyed last: the client calls it until it goes
   std::unique_ptr<Client> client;
   std::shared_ptr<Connection> connection;
+  std::unique_ptr<KeepAlive> keep_alive;  // after the connection: stopped first
   Clock::time_point connected_at;
 };
 
@@ -82,7 +84,8 @@ class CameraTest : public ::testing::Test {
     serving_->serve(server, std::move(handlers));
   }
 
-  Watcher watch(ViewerOptions viewer_options = {}) {
+  /// A viewing client with its Viewer; `pings` as a viewer should, unless told not to.
+  Watcher watch(ViewerOptions viewer_options = {}, bool pings = true) {
     Watcher watcher;
     watcher.client = std::make_unique<Client>(options());
     // The connection is made after the viewer, whose keyframe requests need the connection:
@@ -104,6 +107,9 @@ class CameraTest : public ::testing::Test {
         VideoIn{[viewer](const VideoFrame& frame) { viewer->push(frame); }});
     *holder = watcher.connection;
     watcher.connected_at = Clock::now();
+    if (pings) {
+      watcher.keep_alive = std::make_unique<KeepAlive>(watcher.connection->channels().front());
+    }
     return watcher;
   }
 
@@ -152,6 +158,45 @@ TEST_F(CameraTest, AViewerDecodesFramesOfTheServedSize) {
   EXPECT_TRUE(watcher.viewer->failure().empty()) << watcher.viewer->failure();
 }
 
+/// Writes a 1 s WebM of `width`x`height` VP8 at 15 fps with a Vorbis audio track.
+void write_clip(const fs::path& path) {
+  init_gstreamer();
+  const std::string description =
+      "webmmux name=mux ! filesink location=\"" + path.string() +
+      "\" videotestsrc num-buffers=15 ! video/x-raw,width=320,height=240,framerate=15/1 ! "
+      "vp8enc deadline=1 ! mux. audiotestsrc num-buffers=20 ! audioconvert ! vorbisenc ! mux.";
+  GError* error = nullptr;
+  GstElement* pipeline = gst_parse_launch(description.c_str(), &error);
+  ASSERT_NE(pipeline, nullptr) << (error != nullptr ? error->message : "");
+  gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  GstBus* bus = gst_element_get_bus(pipeline);
+  GstMessage* end = gst_bus_timed_pop_filtered(
+      bus, 20 * GST_SECOND, static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+  ASSERT_NE(end, nullptr);
+  EXPECT_EQ(GST_MESSAGE_TYPE(end), GST_MESSAGE_EOS);
+  gst_message_unref(end);
+  gst_object_unref(bus);
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(pipeline);
+}
+
+TEST_F(CameraTest, AVideoFileWithAudioIsServedInALoopAtItsOwnPace) {
+  const TempDir dir;
+  const fs::path clip = dir.path() / "clip.webm";
+  write_clip(clip);
+  SourceOptions options = small_pattern();
+  options.source = clip.string();
+  serve(options);
+  EXPECT_EQ(source_->info().description, "clip.webm");
+  Watcher watcher = watch();
+  // 15 frames a loop: three loops' worth proves it starts again, at its own pace.
+  const auto start = Clock::now();
+  ASSERT_TRUE(eventually([&] { return watcher.viewer->stats().frames_decoded >= 45; }))
+      << "decoded " << watcher.viewer->stats().frames_decoded;
+  EXPECT_GT(Clock::now() - start, seconds{2}) << "played faster than its own pace";
+  EXPECT_TRUE(source_->failure().empty()) << source_->failure();
+}
+
 TEST_F(CameraTest, ANewViewerGetsAKeyframeAtOnceNotAtTheNextScheduledOne) {
   SourceOptions options = small_pattern();
   options.keyframe_interval = 30;  // left alone, the encoder would make one every 30 s
@@ -168,6 +213,24 @@ TEST_F(CameraTest, ANewViewerGetsAKeyframeAtOnceNotAtTheNextScheduledOne) {
                                 << std::chrono::duration_cast<milliseconds>(waited).count()
                                 << " ms";
   EXPECT_GE(source_->stats().keyframes_forced, 2U);
+}
+
+TEST_F(CameraTest, AViewerThatAsksForAKeyframeGetsOne) {
+  SourceOptions options = small_pattern();
+  options.keyframe_interval = 30;
+  serve(options);
+  Watcher watcher = watch();
+  ASSERT_TRUE(eventually([&] { return watcher.viewer->stats().frames_decoded > 0; }));
+  std::this_thread::sleep_for(milliseconds{500});  // past the spacing of forced keyframes
+  const auto before = source_->stats();
+  watcher.connection->request_keyframe();  // an RTCP PLI, turned into a keyframe by the camera
+  EXPECT_TRUE(eventually(
+      [&] {
+        const auto now = source_->stats();
+        return now.keyframes_forced > before.keyframes_forced && now.keyframes > before.keyframes;
+      },
+      seconds{3}))
+      << "no keyframe after the viewer's request";
 }
 
 TEST_F(CameraTest, TwoViewersAtOnceShareOneEncoder) {
@@ -198,10 +261,22 @@ TEST_F(CameraTest, TheServerOutlivesAViewerThatVanishes) {
     Watcher gone = watch();
     ASSERT_TRUE(eventually([&] { return gone.viewer->stats().frames_decoded > 0; }));
   }  // the client is destroyed without a word
-  ASSERT_TRUE(eventually([&] { return service_->viewers() == 0; }, seconds{20}))
+  ASSERT_TRUE(eventually([&] { return service_->viewers() == 0; }, kSilenceLimit + seconds{10}))
       << "the vanished viewer is still counted";
   Watcher next = watch();
   EXPECT_TRUE(eventually([&] { return next.viewer->stats().frames_decoded >= 10; }));
+}
+
+TEST_F(CameraTest, AViewerThatSaysNothingIsLetGo) {
+  serve(small_pattern());
+  Watcher quiet = watch({}, /*pings=*/false);
+  ASSERT_TRUE(eventually([&] { return quiet.viewer->stats().frames_decoded > 0; }));
+  EXPECT_EQ(service_->viewers(), 1U);
+  // Video keeps coming, but the viewer never speaks on its channel: after kSilenceLimit the
+  // camera closes it, as it would a viewer that vanished without a word.
+  ASSERT_TRUE(eventually([&] { return service_->viewers() == 0; }, kSilenceLimit + seconds{5}));
+  EXPECT_TRUE(eventually([&] { return !quiet.connection->is_open(); }, seconds{10}));
+  EXPECT_GE(Clock::now() - quiet.connected_at, kSilenceLimit - seconds{1});
 }
 
 TEST_F(CameraTest, ASnapshotIsAJpegOfTheCurrentFrame) {
