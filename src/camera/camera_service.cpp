@@ -16,6 +16,10 @@ namespace {
 constexpr std::size_t kMaxSnapshotBytes = std::size_t{32} * 1024 * 1024;
 /// Bad requests a channel may make before it is closed.
 constexpr int kMaxBadRequests = 16;
+/// A snapshot is refused while this much is still queued on the channel.
+constexpr std::uint64_t kMaxSnapshotBytesQueued = std::uint64_t{1} * 1024 * 1024;
+/// How long a knock accepted by screen() holds its place among the viewers.
+constexpr std::chrono::seconds kReservation{60};
 
 std::int64_t ticks_now() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
 
@@ -30,9 +34,14 @@ CameraService::CameraService(CameraSource& source, std::size_t max_viewers)
       max_viewers_(max_viewers),
       snapshot_thread_([this](const std::stop_token& stop) { run(stop); }) {}
 
-CameraService::~CameraService() {
+CameraService::~CameraService() { stop(); }
+
+void CameraService::stop() {
   snapshot_thread_.request_stop();
   wake_.notify_all();
+  if (snapshot_thread_.joinable()) {
+    snapshot_thread_.join();
+  }
 }
 
 Service CameraService::describe() const {
@@ -49,10 +58,18 @@ Service CameraService::describe() const {
 }
 
 Verdict CameraService::screen(const Knock& /*knock*/) {
-  if (viewers() >= max_viewers_) {
+  const std::lock_guard lock(mutex_);
+  // Knocks accepted and not yet open hold a place too, so that a burst of knocks cannot pass
+  // the limit; a place not taken within kReservation (the connection failed) is free again.
+  const auto now = std::chrono::steady_clock::now();
+  std::erase_if(reserved_, [&](const auto& at) { return now - at > kReservation; });
+  const auto viewing = std::count_if(connections_.begin(), connections_.end(),
+                                     [](const auto& w) { return !w.connection.expired(); });
+  if (static_cast<std::size_t>(viewing) + reserved_.size() >= max_viewers_) {
     return Verdict::refused("the camera has " + std::to_string(max_viewers_) +
                             " viewers, its limit");
   }
+  reserved_.push_back(now);
   return Verdict::accepted_with_video(VideoOut{[this] { source_.request_keyframe(); }});
 }
 
@@ -76,6 +93,9 @@ void CameraService::attach(const std::shared_ptr<Connection>& connection, const 
     std::erase_if(connections_,
                   [](const Watched& watched) { return watched.connection.expired(); });
     connections_.push_back({connection, heard, peer});
+    if (!reserved_.empty()) {
+      reserved_.pop_front();  // the place its knock held
+    }
   }
   connection->on_channel([this, peer, heard](const std::shared_ptr<Channel>& channel) {
     if (channel->label() != kChannelLabel) {
@@ -110,15 +130,15 @@ void CameraService::attach(const std::shared_ptr<Connection>& connection, const 
               kind = message["type"].get<std::string>();
             }
           }
-          if (kind == "snapshot") {
-            answer(weak);
+          if (kind == "snapshot" && answer(weak)) {
             return;
           }
           if (kind == "ping") {
             return;
           }
           open->send_text(error_message(kind.empty() ? "expected a JSON object with a \"type\""
-                                                     : "unknown request type: " + kind));
+                                        : kind == "snapshot" ? "a snapshot is already on its way"
+                                                             : "unknown request type: " + kind));
           if (++*bad >= kMaxBadRequests) {
             spdlog::info("{}: closing a channel after {} bad requests", peer, *bad);
             open->close();
@@ -138,50 +158,61 @@ void CameraService::attach(const std::shared_ptr<Connection>& connection, const 
   });
 }
 
-void CameraService::answer(const std::weak_ptr<Channel>& channel) {
+bool CameraService::answer(const std::weak_ptr<Channel>& channel) {
   const std::lock_guard lock(mutex_);
   const auto same = [&](const std::weak_ptr<Channel>& queued) {
     return !queued.owner_before(channel) && !channel.owner_before(queued);
   };
   if (std::any_of(snapshot_queue_.begin(), snapshot_queue_.end(), same)) {
-    if (auto open = channel.lock()) {
-      open->send_text(error_message("a snapshot is already on its way"));
-    }
-    return;
+    return false;
   }
   snapshot_queue_.push_back(channel);
   wake_.notify_all();
+  return true;
 }
 
 void CameraService::run(const std::stop_token& stop) {
+  auto next_check = std::chrono::steady_clock::now() + std::chrono::seconds{1};
   while (!stop.stop_requested()) {
+    if (std::chrono::steady_clock::now() >= next_check) {
+      close_silent();  // on its own clock: snapshots asked for in a loop do not put it off
+      next_check = std::chrono::steady_clock::now() + std::chrono::seconds{1};
+    }
     std::weak_ptr<Channel> next;
     {
       std::unique_lock lock(mutex_);
-      if (!wake_.wait_for(lock, stop, std::chrono::seconds{1},
-                          [this] { return !snapshot_queue_.empty(); })) {
-        lock.unlock();
-        close_silent();
+      if (!wake_.wait_until(lock, stop, next_check, [this] { return !snapshot_queue_.empty(); })) {
         continue;
       }
       next = snapshot_queue_.front();
     }
-    const auto jpeg = source_.snapshot();
-    if (auto channel = next.lock()) {
-      if (!jpeg) {
-        channel->send_text(error_message("no frame to take a snapshot of yet"));
-      } else {
-        channel->send_text(nlohmann::json{{"type", "snapshot"}, {"bytes", jpeg->size()}}.dump());
-        for (std::size_t at = 0; at < jpeg->size(); at += Channel::kMaxMessageBytes) {
-          const std::size_t size = std::min(Channel::kMaxMessageBytes, jpeg->size() - at);
-          if (!channel->send(std::span(*jpeg).subspan(at, size))) {
-            break;
-          }
-        }
-      }
-    }
+    send_snapshot(next);
     const std::lock_guard lock(mutex_);
     snapshot_queue_.pop_front();
+  }
+}
+
+void CameraService::send_snapshot(const std::weak_ptr<Channel>& to) {
+  auto channel = to.lock();
+  if (!channel) {
+    return;
+  }
+  // A viewer that asks and does not read would grow the channel's buffer without end.
+  if (channel->buffered_amount() > kMaxSnapshotBytesQueued) {
+    channel->send_text(error_message("the last snapshot is still on its way"));
+    return;
+  }
+  const auto jpeg = source_.snapshot();
+  if (!jpeg) {
+    channel->send_text(error_message("no frame to take a snapshot of yet"));
+    return;
+  }
+  channel->send_text(nlohmann::json{{"type", "snapshot"}, {"bytes", jpeg->size()}}.dump());
+  for (std::size_t at = 0; at < jpeg->size(); at += Channel::kMaxMessageBytes) {
+    const std::size_t size = std::min(Channel::kMaxMessageBytes, jpeg->size() - at);
+    if (!channel->send(std::span(*jpeg).subspan(at, size))) {
+      return;
+    }
   }
 }
 

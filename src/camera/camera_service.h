@@ -43,7 +43,9 @@ class CameraService {
   static constexpr std::size_t kDefaultMaxViewers = 8;
 
   CameraService(CameraSource& source, std::size_t max_viewers = kDefaultMaxViewers);
-  /// Stops the snapshot thread. Destroy the Client that calls attach() first.
+  /// Stops the snapshot thread: call it before the Client that calls attach() is destroyed,
+  /// since the thread uses its channels and connections. The destructor calls it.
+  void stop();
   ~CameraService();
   CameraService(const CameraService&) = delete;
   CameraService& operator=(const CameraService&) = delete;
@@ -67,7 +69,9 @@ class CameraService {
     std::string peer;
   };
 
-  void answer(const std::weak_ptr<Channel>& channel);
+  /// Queues a snapshot for `channel`; false when one is queued for it already.
+  bool answer(const std::weak_ptr<Channel>& channel);
+  void send_snapshot(const std::weak_ptr<Channel>& to);
   /// Snapshots as they are asked for, and once a second, the viewers gone silent closed.
   void run(const std::stop_token& stop);
   void close_silent();
@@ -79,7 +83,8 @@ class CameraService {
   std::vector<Watched> connections_;
   std::vector<std::shared_ptr<Channel>> channels_;  // the viewers' "camera" channels, open
   std::deque<std::weak_ptr<Channel>> snapshot_queue_;
-  std::jthread snapshot_thread_;  // last: stops first
+  std::deque<std::chrono::steady_clock::time_point> reserved_;  // knocks accepted, not yet open
+  std::jthread snapshot_thread_;                                // last: stops first
 };
 
 /// The viewing side's ping: {"type":"ping"} on `channel` every kPingInterval, from a thread of

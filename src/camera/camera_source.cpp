@@ -94,18 +94,27 @@ struct CameraSource::Pipeline {
   /// The pipeline stops first: its threads use everything else here.
   ~Pipeline() { playing.reset(); }
 
-  /// Under the mutex: sends the encoder a force-key-unit event if none went out lately.
-  void force_keyframe_locked(Clock::time_point now) {
+  /// Under the mutex: whether to ask the encoder for a keyframe now (none went out lately);
+  /// otherwise the request waits for the spacing to pass.
+  bool keyframe_due_locked(Clock::time_point now) {
     if (now - last_forced < kKeyframeSpacing) {
       keyframe_pending = true;
-      return;
+      return false;
     }
     last_forced = now;
     keyframe_pending = false;
     ++stats.keyframes_forced;
-    // Upstream from the appsink to vp8enc, which makes the next frame a keyframe.
-    gst_element_send_event(
-        encoded, gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
+    return true;
+  }
+
+  /// Outside the mutex: a force-key-unit event up from the appsink's pad to vp8enc, which makes
+  /// the next frame a keyframe. Pushed on the pad, not sent to the element, which would take
+  /// the element's state lock (held by a state change that waits for this streaming thread).
+  void force_keyframe() const {
+    GstPad* pad = gst_element_get_static_pad(encoded, "sink");
+    gst_pad_push_event(pad,
+                       gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
+    gst_object_unref(pad);
   }
 
   static GstFlowReturn on_encoded(GstElement* appsink, gpointer data) {
@@ -120,29 +129,33 @@ struct CameraSource::Pipeline {
       const VideoFrame frame{std::span(reinterpret_cast<const std::byte*>(map.data), map.size),
                              !GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT)};
       std::vector<std::shared_ptr<VideoSender>> senders;
+      bool force = false;
       {
         const std::lock_guard lock(self->mutex);
         ++self->stats.frames_encoded;
         self->stats.keyframes += frame.keyframe ? 1 : 0;
-        if (self->keyframe_pending) {
-          self->force_keyframe_locked(Clock::now());
-        }
+        force = self->keyframe_pending && self->keyframe_due_locked(Clock::now());
         senders = self->senders;
       }
-      // Outside the lock: a sender may call request_keyframe from inside.
+      if (force) {
+        self->force_keyframe();
+      }
+      // Outside the lock: a sender may ask for a keyframe from inside.
       std::vector<VideoSender*> closed;
+      std::uint64_t sent = 0;
       for (const auto& sender : senders) {
-        if (!sender->send(frame)) {
+        if (sender->send(frame)) {
+          ++sent;
+        } else {
           closed.push_back(sender.get());
         }
       }
       gst_buffer_unmap(buffer, &map);
-      if (!closed.empty()) {
-        const std::lock_guard lock(self->mutex);
-        std::erase_if(self->senders, [&](const auto& sender) {
-          return std::find(closed.begin(), closed.end(), sender.get()) != closed.end();
-        });
-      }
+      const std::lock_guard lock(self->mutex);
+      self->stats.frames_sent += sent;
+      std::erase_if(self->senders, [&](const auto& sender) {
+        return std::find(closed.begin(), closed.end(), sender.get()) != closed.end();
+      });
     }
     gst_sample_unref(sample);
     return GST_FLOW_OK;
@@ -319,8 +332,14 @@ void CameraSource::attach(std::shared_ptr<VideoSender> sender) {
 }
 
 void CameraSource::request_keyframe() {
-  const std::lock_guard lock(pipeline_->mutex);
-  pipeline_->force_keyframe_locked(Clock::now());
+  bool due = false;
+  {
+    const std::lock_guard lock(pipeline_->mutex);
+    due = pipeline_->keyframe_due_locked(Clock::now());
+  }
+  if (due) {
+    pipeline_->force_keyframe();
+  }
 }
 
 std::optional<std::vector<std::byte>> CameraSource::snapshot(std::chrono::milliseconds wait) const {

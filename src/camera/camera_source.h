@@ -48,6 +48,9 @@ struct SourceInfo {
 /// Counters for the log and the tests.
 struct SourceStats {
   std::uint64_t frames_encoded = 0;
+  /// Frames handed to viewers' tracks: frames_encoded times the viewers, when one encoding
+  /// serves them all.
+  std::uint64_t frames_sent = 0;
   std::uint64_t keyframes = 0;
   std::uint64_t keyframes_forced = 0;
 };

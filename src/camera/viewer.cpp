@@ -18,15 +18,32 @@ namespace {
 
 namespace fs = std::filesystem;
 
+/// Latency samples kept, at most (8 MB).
+constexpr std::size_t kMaxLatencies = 1'000'000;
 /// How long end_stream waits for the recording to be finished.
 constexpr std::chrono::seconds kFinishTimeout{5};
+/// The largest picture taken from a camera (8K); a larger header is not believed.
+constexpr std::uint32_t kMaxWidth = 7680;
+constexpr std::uint32_t kMaxHeight = 4320;
+/// A stream restarts for a new picture size at most this often.
+constexpr std::chrono::seconds kRestartSpacing{5};
+/// Encoded video waiting for the decoder and the recorder, at most.
+constexpr guint64 kQueueBytes = guint64{4} * 1024 * 1024;
+
+/// A frame as a buffer of its own, flagged as GStreamer flags frames that are not keyframes.
+GstBuffer* to_buffer(const VideoFrame& frame) {
+  GstBuffer* buffer = gst_buffer_new_memdup(frame.data.data(), frame.data.size());
+  if (!frame.keyframe) {
+    GST_BUFFER_FLAG_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT);
+  }
+  return buffer;
+}
 
 }  // namespace
 
 /// What the streaming threads update, and the viewer reads.
 struct Viewer::Shared {
   ViewerOptions options;
-  std::function<void()> keyframe_wanted;
   mutable std::mutex mutex;
   std::condition_variable ended;
   ViewerStats stats;
@@ -65,23 +82,11 @@ struct Viewer::Shared {
     }
     self->stats.width = static_cast<std::uint32_t>(GST_VIDEO_INFO_WIDTH(&video));
     self->stats.height = static_cast<std::uint32_t>(GST_VIDEO_INFO_HEIGHT(&video));
-    if (stamp != 0) {
+    if (stamp != 0 && self->stats.latencies_ms.size() < kMaxLatencies) {
       self->stats.latencies_ms.push_back(static_cast<double>(now.count()) / 1000.0 -
                                          static_cast<double>(stamp));
     }
     return GST_PAD_PROBE_OK;
-  }
-
-  static GstPadProbeReturn on_upstream(GstPad* /*pad*/, GstPadProbeInfo* info, gpointer data) {
-    GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
-    if (event == nullptr || !gst_video_event_is_force_key_unit(event)) {
-      return GST_PAD_PROBE_OK;
-    }
-    auto* self = static_cast<Shared*>(data);
-    if (self->keyframe_wanted) {
-      self->keyframe_wanted();
-    }
-    return GST_PAD_PROBE_DROP;
   }
 
   /// splitmuxsink asks for the next file's name.
@@ -123,13 +128,15 @@ struct Viewer::Stream {
   std::unique_ptr<PlayingPipeline> playing;
   GstElement* appsrc = nullptr;  // the pipeline's
   PictureSize size;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  bool awaiting_keyframe = false;  // frames were dropped: the next to go in is a keyframe
 };
 
 Viewer::Viewer(ViewerOptions options, std::function<void()> keyframe_wanted)
     : options_(std::move(options)), shared_(std::make_shared<Shared>()) {
   init_gstreamer();
   shared_->options = options_;
-  shared_->keyframe_wanted = std::move(keyframe_wanted);
+  keyframe_wanted_ = std::move(keyframe_wanted);
   require_elements({"appsrc", "tee", "queue", "vp8dec", "fakesink"});
   if (options_.window) {
     require_elements({"videoconvert", "autovideosink"});
@@ -145,33 +152,53 @@ void Viewer::push(const VideoFrame& frame) {
   {
     const std::lock_guard lock(shared_->mutex);
     ++shared_->stats.frames_received;
-  }
-  if (frame.keyframe) {
-    const auto size = vp8_keyframe_size(frame.data);
-    if (!size) {
-      return;  // not VP8: nothing to do with it
-    }
-    if (stream_ && !(stream_->size == *size)) {
-      spdlog::info("the picture changed to {}x{}", size->width, size->height);
-      end_stream();
-    }
-    if (!stream_) {
-      start_stream(size->width, size->height);
+    if (!shared_->failure.empty()) {
+      return;  // the pipeline is broken: the owner stops
     }
   }
-  if (!stream_) {
-    return;  // waiting for a keyframe to start on
+  try {
+    if (frame.keyframe) {
+      const auto size = vp8_keyframe_size(frame.data);
+      if (!size || size->width > kMaxWidth || size->height > kMaxHeight) {
+        return;  // not VP8, or larger than any camera: nothing to decode or keep
+      }
+      if (stream_ && !(stream_->size == *size)) {
+        // A camera that keeps changing size would restart the stream (a new file each time):
+        // at most once per kRestartSpacing.
+        if (std::chrono::steady_clock::now() - stream_->started < kRestartSpacing) {
+          return;
+        }
+        spdlog::info("the picture changed to {}x{}", size->width, size->height);
+        end_stream();
+      }
+      if (!stream_) {
+        start_stream(size->width, size->height);
+      }
+    }
+    if (!stream_ || (stream_->awaiting_keyframe && !frame.keyframe)) {
+      return;  // waiting for a keyframe to start on
+    }
+    // Decoding or the disk is behind: drop until a keyframe rather than queue without end, or
+    // drop frames a decoder needs.
+    if (gst_app_src_get_current_level_bytes(GST_APP_SRC(stream_->appsrc)) > kQueueBytes) {
+      if (!stream_->awaiting_keyframe && keyframe_wanted_) {
+        keyframe_wanted_();
+      }
+      stream_->awaiting_keyframe = true;
+      return;
+    }
+    stream_->awaiting_keyframe = false;
+    gst_app_src_push_buffer(GST_APP_SRC(stream_->appsrc), to_buffer(frame));
+  } catch (const Error& error) {
+    const std::lock_guard lock(shared_->mutex);
+    spdlog::error("{}", error.what());
+    shared_->failure = error.what();
   }
-  GstBuffer* buffer = gst_buffer_new_memdup(frame.data.data(), frame.data.size());
-  if (!frame.keyframe) {
-    GST_BUFFER_FLAG_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT);
-  }
-  gst_app_src_push_buffer(GST_APP_SRC(stream_->appsrc), buffer);
 }
 
 void Viewer::start_stream(std::uint32_t width, std::uint32_t height) {
   std::string description = fmt::format(
-      "appsrc name=in is-live=true format=time do-timestamp=true max-bytes=8388608 leaky-type=2 "
+      "appsrc name=in is-live=true format=time do-timestamp=true "
       "caps=video/x-vp8,width={},height={},framerate=0/1 ! tee name=split ",
       width, height);
   const bool decode = options_.window || options_.decode;
@@ -201,9 +228,6 @@ void Viewer::start_stream(std::uint32_t width, std::uint32_t height) {
   }
   stream->appsrc = stream->playing->element("in");
   stream->size = {width, height};
-  GstPad* out = gst_element_get_static_pad(stream->appsrc, "src");
-  gst_pad_add_probe(out, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM, &Shared::on_upstream, shared, nullptr);
-  gst_object_unref(out);
   if (GstElement* decoder = stream->playing->element("decoder")) {
     GstPad* pad = gst_element_get_static_pad(decoder, "src");
     gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, &Shared::on_decoded, shared, nullptr);
@@ -239,6 +263,18 @@ void Viewer::end_stream() {
 ViewerStats Viewer::stats() const {
   const std::lock_guard lock(shared_->mutex);
   return shared_->stats;
+}
+
+ViewerStats Viewer::progress() const {
+  const std::lock_guard lock(shared_->mutex);
+  const ViewerStats& all = shared_->stats;
+  ViewerStats counters;
+  counters.frames_received = all.frames_received;
+  counters.frames_decoded = all.frames_decoded;
+  counters.width = all.width;
+  counters.height = all.height;
+  counters.first_decoded = all.first_decoded;
+  return counters;
 }
 
 fs::path Viewer::current_segment() const {

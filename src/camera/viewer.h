@@ -43,7 +43,8 @@ struct ViewerStats {
   std::uint32_t height = 0;
   /// When the first frame was decoded (knock to picture, with the time of the knock).
   std::optional<std::chrono::steady_clock::time_point> first_decoded;
-  /// Milliseconds from the source's time stamp to the decoded frame, one per stamped frame.
+  /// Milliseconds from the source's time stamp to the decoded frame, one per stamped frame (the
+  /// first kMaxLatencies: nine hours at 30 fps).
   std::vector<double> latencies_ms;
   /// Every recording file started, in order.
   std::vector<std::filesystem::path> segments;
@@ -51,21 +52,24 @@ struct ViewerStats {
 
 class Viewer {
  public:
-  /// `keyframe_wanted` runs (on a streaming thread) when the recorder starts a new file and
-  /// wants it to begin with a keyframe.
+  /// `keyframe_wanted` runs, inside push(), when frames had to be dropped (decoding or the disk
+  /// fell 4 MiB behind) and the stream can only go on from a keyframe: ask the camera for one.
   Viewer(ViewerOptions options, std::function<void()> keyframe_wanted);
   ~Viewer();
   Viewer(const Viewer&) = delete;
   Viewer& operator=(const Viewer&) = delete;
 
   /// One frame from the connection. The pipeline starts on the first keyframe, whose header
-  /// gives the picture size; a keyframe of another size ends the stream and starts a new one.
+  /// gives the picture size (at most 7680x4320); a keyframe of another size ends the stream and
+  /// starts a new one, at most once per 5 s. A pipeline that cannot start sets failure().
   void push(const VideoFrame& frame);
   /// The connection ended: the recording in progress is finished as a whole file (its index
   /// written), and the next frame starts a new stream. Blocks up to a few seconds.
   void end_stream();
 
   ViewerStats stats() const;
+  /// stats() without the latencies and segments: cheap enough to ask many times a second.
+  ViewerStats progress() const;
   /// The file being written, or empty.
   std::filesystem::path current_segment() const;
   /// A fatal error of the pipeline (a disk full, no display), once one happened.

@@ -100,7 +100,8 @@ int serve(const GlobalOptions& global, const ServeArgs& args) {
   {
     Client client(global.client);
     status = run_server(client, serving);
-  }  // connections closed before the service and the source go
+    service.stop();  // its thread uses the client's channels
+  }                  // connections closed before the service and the source go
   const auto stats = source->stats();
   spdlog::info("encoded {} frames, {} keyframes ({} asked for by viewers)", stats.frames_encoded,
                stats.keyframes, stats.keyframes_forced);
@@ -344,7 +345,7 @@ int view(const GlobalOptions& global, const ViewArgs& args) {
         continue;
       }
     }
-    const auto stats = viewer->stats();
+    const auto stats = viewer->progress();
     if (stats.frames_received != frames_seen) {
       frames_seen = stats.frames_received;
       last_frame = Clock::now();

@@ -43,7 +43,6 @@ namespace {
 namespace fs = std::filesystem;
 using sensors::Millis;
 
-/// A flag's duration ("90s", "5m", "48h", "30d"), or a usage error naming the flag.
 std::string format_value(const std::optional<double>& value) {
   if (!value) {
     return "-";

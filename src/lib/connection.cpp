@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "webrtc/video_track.h"
+
 namespace peernet::lib {
 namespace {
 
@@ -308,7 +310,7 @@ void ConnectionImpl::answer(const Knock& knock, const std::string& server_token,
   send_answer_ = std::move(send);
   settled_ = std::move(opened);
   start_open_timer(timeout);
-  if (video) {
+  if (video && vp8_payload_type(knock.offer())) {  // else the offer wants no video of ours
     auto sender = peer_->send_video();
     if (!sender) {
       std::exchange(send_answer_, {})(sender.error());

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <future>
@@ -59,7 +60,7 @@ class Loop {
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{
       io_.get_executor()};
   std::thread thread_;
-  bool stopped_ = false;  // written and read by the thread that owns the Client
+  std::atomic<bool> stopped_ = false;  // set by the thread that owns the Client, read by any
 };
 
 }  // namespace peernet::lib

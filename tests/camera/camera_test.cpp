@@ -68,9 +68,10 @@ class CameraTest : public ::testing::Test {
   }
 
   /// Starts the camera on the test pattern and serves it as "cam".
-  void serve(SourceOptions source_options) {
+  void serve(SourceOptions source_options,
+             std::size_t max_viewers = CameraService::kDefaultMaxViewers) {
     source_ = CameraSource::open(source_options);
-    service_ = std::make_unique<CameraService>(*source_);
+    service_ = std::make_unique<CameraService>(*source_, max_viewers);
     serving_ = std::make_unique<Client>(options());
     Server server;
     server.set_unique_id("cam");
@@ -111,6 +112,12 @@ class CameraTest : public ::testing::Test {
       watcher.keep_alive = std::make_unique<KeepAlive>(watcher.connection->channels().front());
     }
     return watcher;
+  }
+
+  void TearDown() override {
+    if (service_) {
+      service_->stop();  // before the serving client goes: its thread uses the channels
+    }
   }
 
   // Destroyed in reverse: clients before the service and source they call.
@@ -238,7 +245,8 @@ TEST_F(CameraTest, TwoViewersAtOnceShareOneEncoder) {
   Watcher first = watch();
   Watcher second = watch();
   ASSERT_TRUE(first.connection && second.connection);
-  const auto encoded_before = source_->stats().frames_encoded;
+  const auto source_before = source_->stats();
+  const auto encoded_before = source_before.frames_encoded;
   const auto decoded_before =
       std::min(first.viewer->stats().frames_decoded, second.viewer->stats().frames_decoded);
   const auto start = Clock::now();
@@ -247,6 +255,10 @@ TEST_F(CameraTest, TwoViewersAtOnceShareOneEncoder) {
   const auto encoded = source_->stats().frames_encoded - encoded_before;
   EXPECT_LE(static_cast<double>(encoded), 15 * elapsed * 1.2)
       << "frames were encoded more than once";
+  // Each encoded frame went to both viewers' tracks.
+  const auto sent = source_->stats().frames_sent - source_before.frames_sent;
+  EXPECT_GE(static_cast<double>(sent), 1.9 * static_cast<double>(encoded));
+  EXPECT_LE(sent, 2 * encoded + 2);
   EXPECT_GE(static_cast<double>(encoded), 15 * elapsed * 0.6);
   for (const Watcher* watcher : {&first, &second}) {
     const auto decoded = watcher->viewer->stats().frames_decoded - decoded_before;
@@ -255,7 +267,7 @@ TEST_F(CameraTest, TwoViewersAtOnceShareOneEncoder) {
   EXPECT_EQ(service_->viewers(), 2U);
 }
 
-TEST_F(CameraTest, TheServerOutlivesAViewerThatVanishes) {
+TEST_F(CameraTest, AViewerThatLeavesFreesItsPlace) {
   serve(small_pattern());
   {
     Watcher gone = watch();
@@ -265,6 +277,33 @@ TEST_F(CameraTest, TheServerOutlivesAViewerThatVanishes) {
       << "the vanished viewer is still counted";
   Watcher next = watch();
   EXPECT_TRUE(eventually([&] { return next.viewer->stats().frames_decoded >= 10; }));
+}
+
+TEST_F(CameraTest, KnocksAtOnceCannotPassTheViewerLimit) {
+  serve(small_pattern(), /*max_viewers=*/1);
+  // Both knock before either connection is open: the first accepted holds the only place.
+  std::vector<std::thread> knockers;
+  std::mutex mutex;
+  std::vector<std::string> refusals;
+  std::vector<Watcher> watchers(2);
+  for (std::size_t i = 0; i < 2; ++i) {
+    knockers.emplace_back([&, i] {
+      try {
+        watchers[i] = watch();
+      } catch (const Error& error) {
+        const std::lock_guard lock(mutex);
+        refusals.emplace_back(error.what());
+        EXPECT_EQ(error.code(), Errc::kRefused) << error.what();
+      }
+    });
+  }
+  for (auto& knocker : knockers) {
+    knocker.join();
+  }
+  ASSERT_EQ(refusals.size(), 1U);
+  EXPECT_NE(refusals[0].find("the camera has 1 viewers, its limit"), std::string::npos)
+      << refusals[0];
+  EXPECT_EQ(service_->viewers(), 1U);
 }
 
 TEST_F(CameraTest, AViewerThatSaysNothingIsLetGo) {

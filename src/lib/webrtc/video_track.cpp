@@ -21,9 +21,10 @@ namespace {
 /// The payload type webrtcbin's offers use for the one codec they carry.
 constexpr int kDefaultPayloadType = 96;
 
-/// At most this much of encoded video waits in a sender's appsrc (the network is slower than
-/// the encoder for a moment); beyond it, the oldest frames go. About 2 s at 8 Mbit/s.
-constexpr guint64 kSendQueueBytes = guint64{2} * 1024 * 1024;
+/// At most this much encoded video waits in a sender's appsrc, when the network is slower than
+/// the encoder (about 2.8 s at 1.5 Mbit/s). Beyond it, frames are dropped until a keyframe, and
+/// one is asked for: dropping single frames would leave the viewer decoding garbage.
+constexpr guint64 kSendQueueBytes = guint64{512} * 1024;
 
 GstCaps* vp8_rtp_caps(int pt) {
   return gst_caps_new_simple("application/x-rtp", "media", G_TYPE_STRING, "video", "encoding-name",
@@ -82,8 +83,7 @@ Result<std::shared_ptr<VideoSendTrack>> VideoSendTrack::add(GstElement* pipeline
   GstCaps* caps = gst_caps_new_empty_simple("video/x-vp8");
   // Live, stamped with the pipeline's clock as each frame arrives; never blocking the encoder.
   g_object_set(appsrc, "caps", caps, "is-live", TRUE, "format", GST_FORMAT_TIME, "do-timestamp",
-               TRUE, "block", FALSE, "max-bytes", kSendQueueBytes, "leaky-type", 2 /* downstream */,
-               nullptr);
+               TRUE, "block", FALSE, nullptr);
   gst_caps_unref(caps);
   // 15-bit picture ids, as browsers send them; lets a receiver tell which frame a loss hit.
   g_object_set(payloader, "pt", kDefaultPayloadType, "picture-id-mode", 2, nullptr);
@@ -151,21 +151,34 @@ void VideoSendTrack::go_live() {
 bool VideoSendTrack::send(const VideoFrame& video) {
   const std::span<const std::byte> frame = video.data;
   const bool keyframe = video.keyframe;
-  const std::lock_guard lock(mutex_);
-  if (appsrc_ == nullptr) {
-    return false;
+  std::function<void()> wanted;
+  {
+    const std::lock_guard lock(mutex_);
+    if (appsrc_ == nullptr) {
+      return false;
+    }
+    if (!live_ || frame.empty() || (awaiting_keyframe_ && !keyframe)) {
+      return true;
+    }
+    if (gst_app_src_get_current_level_bytes(GST_APP_SRC(appsrc_)) > kSendQueueBytes) {
+      if (!awaiting_keyframe_) {
+        wanted = keyframe_wanted_;  // asked once per stall, outside the lock
+      }
+      awaiting_keyframe_ = true;
+    } else {
+      awaiting_keyframe_ = false;
+      GstBuffer* buffer = gst_buffer_new_memdup(frame.data(), frame.size());
+      if (!keyframe) {
+        GST_BUFFER_FLAG_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT);
+      }
+      const GstFlowReturn flow = gst_app_src_push_buffer(GST_APP_SRC(appsrc_), buffer);
+      return flow == GST_FLOW_OK || flow == GST_FLOW_FLUSHING;
+    }
   }
-  if (!live_ || frame.empty() || (awaiting_keyframe_ && !keyframe)) {
-    return true;
+  if (wanted) {
+    wanted();
   }
-  awaiting_keyframe_ = false;
-  GstBuffer* buffer = gst_buffer_new_memdup(frame.data(), frame.size());
-  if (!keyframe) {
-    GST_BUFFER_FLAG_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT);
-  }
-  // The appsrc takes the buffer; a full queue drops its oldest frames rather than refuse.
-  const GstFlowReturn flow = gst_app_src_push_buffer(GST_APP_SRC(appsrc_), buffer);
-  return flow == GST_FLOW_OK || flow == GST_FLOW_FLUSHING;
+  return true;
 }
 
 void VideoSendTrack::close() {
@@ -261,6 +274,9 @@ void VideoReceiveTrack::take_pad(GstPad* pad) {
     }
     return;
   }
+  // Lost packets, or a frame that cannot be decoded: ask the sender for a keyframe (a PLI),
+  // and hand on nothing broken until it comes.
+  g_object_set(depayloader, "request-keyframe", TRUE, "wait-for-keyframe", TRUE, nullptr);
   // Frames go on as they arrive: the viewer paces them, not this sink. Nothing is kept here.
   g_object_set(appsink, "sync", FALSE, "async", FALSE, "emit-signals", TRUE, "max-buffers", 8,
                "drop", TRUE, nullptr);
@@ -291,9 +307,12 @@ void VideoReceiveTrack::request_keyframe() {
     }
     appsink = GST_ELEMENT(gst_object_ref(appsink_));
   }
-  // Upstream from the sink, the RTP session turns it into a PLI to the sender.
-  gst_element_send_event(appsink,
-                         gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
+  // Upstream from the sink's pad (not the element: that takes its state lock), the RTP session
+  // turns it into a PLI to the sender.
+  GstPad* pad = gst_element_get_static_pad(appsink, "sink");
+  gst_pad_push_event(pad,
+                     gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
+  gst_object_unref(pad);
   gst_object_unref(appsink);
 }
 
