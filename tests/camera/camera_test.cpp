@@ -392,16 +392,20 @@ Discovered discover(const fs::path& file) {
 }
 
 TEST_F(CameraTest, RecordingsAreSegmentsOfTheSetLengthThatPlay) {
-  serve(small_pattern());
+  // A keyframe every second: a file is cut at the keyframe nearest its length, so each runs
+  // within a second of it.
+  SourceOptions options = small_pattern();
+  options.keyframe_interval = 1;
+  serve(options);
   const TempDir dir;
   ViewerOptions viewer_options;
   viewer_options.decode = false;
   viewer_options.record_dir = dir.path();
   viewer_options.camera_name = "porch";
-  viewer_options.segment = seconds{2};
+  viewer_options.segment = seconds{3};
   Watcher watcher = watch(viewer_options);
   ASSERT_TRUE(
-      eventually([&] { return watcher.viewer->stats().segments.size() >= 3; }, seconds{20}));
+      eventually([&] { return watcher.viewer->stats().segments.size() >= 3; }, seconds{30}));
   watcher.viewer->end_stream();  // finishes the third file properly
   const auto segments = watcher.viewer->stats().segments;
   ASSERT_GE(segments.size(), 3U);
@@ -415,8 +419,8 @@ TEST_F(CameraTest, RecordingsAreSegmentsOfTheSetLengthThatPlay) {
     EXPECT_EQ(found.width, 320U);
     EXPECT_EQ(found.height, 240U);
     if (i + 1 < segments.size()) {  // the whole ones; the last ended when we stopped
-      EXPECT_GT(found.seconds, 1.5);
-      EXPECT_LT(found.seconds, 3.5);
+      EXPECT_GT(found.seconds, 1.9);
+      EXPECT_LT(found.seconds, 4.5);
     }
   }
 }
