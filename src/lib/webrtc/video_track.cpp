@@ -35,6 +35,7 @@ GstCaps* vp8_rtp_caps(int pt) {
 /// A weak reference to a track, as GLib user data (glib_owned), freed by GLib's destroy notify.
 template <class Track>
 struct WeakTrack {
+  explicit WeakTrack(std::weak_ptr<Track> t) : track(std::move(t)) {}
   std::weak_ptr<Track> track;
 };
 
