@@ -162,7 +162,7 @@ TEST_F(CameraCliTest, TheWindowShowsTheVideoOnADisplay) {
   ::setenv("GST_PLUGIN_FEATURE_RANK", "glimagesink:NONE", 1);
   auto server = serve();
   const Outcome viewed =
-      peernet_.run({"camera", "view", "--window", "--duration", "6s", "--stats"});
+      peernet_.run({"camera", "view", "--window", "--duration", "12s", "--stats"});
   ::unsetenv("DISPLAY");
   ASSERT_EQ(viewed.status, 0) << viewed.err;
   const auto stats = stats_of(viewed);
