@@ -63,9 +63,7 @@ Verdict CameraService::screen(const Knock& /*knock*/) {
   // the limit; a place not taken within kReservation (the connection failed) is free again.
   const auto now = std::chrono::steady_clock::now();
   std::erase_if(reserved_, [&](const auto& at) { return now - at > kReservation; });
-  const auto viewing = std::count_if(connections_.begin(), connections_.end(),
-                                     [](const auto& w) { return !w.connection.expired(); });
-  if (static_cast<std::size_t>(viewing) + reserved_.size() >= max_viewers_) {
+  if (viewers_locked() + reserved_.size() >= max_viewers_) {
     return Verdict::refused("the camera has " + std::to_string(max_viewers_) +
                             " viewers, its limit");
   }
@@ -75,6 +73,10 @@ Verdict CameraService::screen(const Knock& /*knock*/) {
 
 std::size_t CameraService::viewers() const {
   const std::lock_guard lock(mutex_);
+  return viewers_locked();
+}
+
+std::size_t CameraService::viewers_locked() const {
   return static_cast<std::size_t>(
       std::count_if(connections_.begin(), connections_.end(),
                     [](const Watched& watched) { return !watched.connection.expired(); }));

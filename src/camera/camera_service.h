@@ -72,6 +72,8 @@ class CameraService {
   /// Queues a snapshot for `channel`; false when one is queued for it already.
   bool answer(const std::weak_ptr<Channel>& channel);
   void send_snapshot(const std::weak_ptr<Channel>& to);
+  /// viewers(), with mutex_ held.
+  std::size_t viewers_locked() const;
   /// Snapshots as they are asked for, and once a second, the viewers gone silent closed.
   void run(const std::stop_token& stop);
   void close_silent();

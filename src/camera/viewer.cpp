@@ -133,15 +133,15 @@ struct Viewer::Stream {
 };
 
 Viewer::Viewer(ViewerOptions options, std::function<void()> keyframe_wanted)
-    : options_(std::move(options)), shared_(std::make_shared<Shared>()) {
+    : shared_(std::make_shared<Shared>()) {
   init_gstreamer();
-  shared_->options = options_;
+  shared_->options = std::move(options);
   keyframe_wanted_ = std::move(keyframe_wanted);
   require_elements({"appsrc", "tee", "queue", "vp8dec", "fakesink"});
-  if (options_.window) {
+  if (shared_->options.window) {
     require_elements({"videoconvert", "autovideosink"});
   }
-  if (!options_.record_dir.empty()) {
+  if (!shared_->options.record_dir.empty()) {
     require_elements({"splitmuxsink", "webmmux"});
   }
 }
@@ -197,23 +197,24 @@ void Viewer::push(const VideoFrame& frame) {
 }
 
 void Viewer::start_stream(std::uint32_t width, std::uint32_t height) {
+  const ViewerOptions& options = shared_->options;
   std::string description = fmt::format(
       "appsrc name=in is-live=true format=time do-timestamp=true "
       "caps=video/x-vp8,width={},height={},framerate=0/1 ! tee name=split ",
       width, height);
-  const bool decode = options_.window || options_.decode;
-  if (options_.window) {
+  const bool decode = options.window || options.decode;
+  if (options.window) {
     description +=
         "split. ! queue ! vp8dec name=decoder ! videoconvert ! autovideosink sync=false ";
   } else if (decode) {
     description += "split. ! queue ! vp8dec name=decoder ! fakesink sync=false async=false ";
   }
-  const bool record = !options_.record_dir.empty();
+  const bool record = !options.record_dir.empty();
   if (record) {
     description += fmt::format(
         "split. ! queue ! splitmuxsink name=recorder max-size-time={} max-size-bytes=0 "
         "async-finalize=true muxer-factory=webmmux ",
-        std::chrono::nanoseconds(options_.segment).count());
+        std::chrono::nanoseconds(options.segment).count());
   }
   if (!decode && !record) {
     description += "split. ! fakesink sync=false async=false";
@@ -237,7 +238,7 @@ void Viewer::start_stream(std::uint32_t width, std::uint32_t height) {
     g_signal_connect(recorder, "format-location", G_CALLBACK(&Shared::on_format_location), shared);
   }
   if (!stream->playing->start()) {
-    throw Error{Errc::kInvalid, options_.window
+    throw Error{Errc::kInvalid, options.window
                                     ? "the video window would not open: is there a display?"
                                     : "the viewing pipeline would not start"};
   }

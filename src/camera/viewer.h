@@ -79,7 +79,6 @@ class Viewer {
   struct Stream;
   void start_stream(std::uint32_t width, std::uint32_t height);
 
-  ViewerOptions options_;
   std::function<void()> keyframe_wanted_;
   std::unique_ptr<Stream> stream_;
   struct Shared;
